@@ -69,6 +69,15 @@ class MLP(nn.Module):
         """Whether hidden layer ``index`` (0-based) adds its input to its output."""
         return self.skip and 0 < index < len(self.layers) - 1
 
+    def _flat(self, x: Tensor) -> Tensor:
+        h = x.flatten(1) if x.dim() > 1 else x.unsqueeze(0)
+        if h.shape[1] != self.in_features:
+            raise ValueError(
+                f"MLP expects inputs with {self.in_features} features per sample, got shape {tuple(x.shape)}; "
+                "build the model for this data set's input shape"
+            )
+        return h
+
     def trace(self, x: Tensor) -> tuple[list[Tensor], list[Tensor]]:
         """Pre-activations ``a_l`` and layer outputs ``h_l`` of every layer (``h_0`` is the input).
 
@@ -77,7 +86,7 @@ class MLP(nn.Module):
         pre : list of Tensor, length ``n_layers``
         post : list of Tensor, length ``n_layers + 1``; ``post[-1]`` is the network output (no activation).
         """
-        h = x.flatten(1)
+        h = self._flat(x)
         pre, post = [], [h]
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
@@ -91,7 +100,7 @@ class MLP(nn.Module):
         return pre, post
 
     def forward(self, x: Tensor) -> Tensor:
-        h = x.flatten(1)
+        h = self._flat(x)
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             a = layer(h)

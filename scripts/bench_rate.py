@@ -1,0 +1,107 @@
+#!/usr/bin/env python
+"""Epoch time of every learning rule relative to backpropagation, measured in one process.
+
+Trains each rule for one epoch of full MNIST (60,000 images; or a stand-in of the same size with
+--synthetic) on the same MLP 784-256-256-10, batch 128, Adam. Rules are interleaved over
+--repeats rounds and each rule's fastest epoch is kept, so that load from other processes hits all
+rules alike.
+
+Example
+-------
+    python scripts/bench_rate.py --data-root ../shared/data --repeats 3 --json bench.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+import ratebased as rb  # noqa: E402
+from bridges.io import atomic_write_json, versions  # noqa: E402
+from bridges.rate_runs import resolve_device  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rules", default=",".join(rb.available_rules()), help="comma-separated rule names")
+    p.add_argument("--data-root", default=None, help="directory with MNIST IDX files")
+    p.add_argument("--synthetic", action="store_true", help="random data of MNIST's size (no files needed)")
+    p.add_argument("--hidden", default="256,256")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    args = p.parse_args(argv)
+    if args.repeats < 1:
+        p.error("--repeats must be >= 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rules = [r.strip().lower() for r in args.rules.split(",") if r.strip()]
+    for r in rules:
+        rb.get_rule(r)  # unknown names fail here, listing the valid ones
+    if "bp" not in rules:
+        rules.insert(0, "bp")
+    dev = resolve_device(args.device)
+    torch.manual_seed(args.seed)
+    if args.synthetic:
+        x = torch.rand(60000, 1, 28, 28)
+        y = torch.randint(0, 10, (60000,))
+        data_name = "synthetic 60000x784"
+    else:
+        from bridges.data import load_dataset
+
+        ds = load_dataset("mnist", args.data_root)
+        x, y = torch.as_tensor(ds.x_train), torch.as_tensor(ds.y_train)
+        data_name = "MNIST train (60000)"
+    x, y = x.to(dev), y.to(dev)
+    hidden = tuple(int(h) for h in args.hidden.split(","))
+    base = rb.MLP(784, hidden, 10)
+    cfg = rb.TrainConfig(epochs=1, batch_size=args.batch_size)
+    loss_fn = torch.nn.functional.cross_entropy
+    setups = {}
+    for r in rules:
+        rule = rb.get_rule(r)
+        model = rule.prepare(base, seed=args.seed).to(dev)
+        setups[r] = (rule, model, rb.make_optimizer(model, cfg))
+    # warm-up: a few batches per rule (allocator, kernels)
+    for rule, model, opt in setups.values():
+        rb.train_epoch(model, rule, x[:1024], y[:1024], opt, loss_fn, batch_size=args.batch_size, seed=0, epoch=0)
+    best = {r: float("inf") for r in rules}
+    bar = tqdm(total=args.repeats * len(rules), desc="epochs", unit="epoch")
+    for rep in range(args.repeats):
+        for r, (rule, model, opt) in setups.items():
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            rb.train_epoch(model, rule, x, y, opt, loss_fn, batch_size=args.batch_size, seed=args.seed, epoch=rep)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            best[r] = min(best[r], time.perf_counter() - t0)
+            bar.update(1)
+    bar.close()
+    bp = best["bp"]
+    result = {
+        "data": data_name, "model": f"MLP 784-{'-'.join(map(str, hidden))}-10", "batch_size": args.batch_size,
+        "device": str(dev), "threads": torch.get_num_threads(), "repeats": args.repeats,
+        "seconds_per_epoch": best, "ratio_to_bp": {r: best[r] / bp for r in rules}, "versions": versions(),
+        "command": " ".join(["bench_rate.py", *(argv if argv is not None else sys.argv[1:])]),
+    }
+    print(f"{'rule':<8} {'s/epoch':>9} {'x BP':>7}")
+    for r in rules:
+        print(f"{r:<8} {best[r]:>9.3f} {best[r] / bp:>7.3f}")
+    if args.json:
+        atomic_write_json(args.json, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

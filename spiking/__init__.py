@@ -1,0 +1,1 @@
+"""Spiking side (Brian2)."""

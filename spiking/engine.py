@@ -1,0 +1,244 @@
+"""Run a built network over one chunk of samples, on any target, with the state in numpy.
+
+Two engines share one interface, ``engine.run(state, stim, labels, rng_seed) -> ChunkResult``:
+
+* :class:`StandaloneEngine` (``cpp_standalone``): the network for ``n_slots`` samples is
+  generated and compiled **once** (``device.build(run=False)``) into a cached project
+  directory; every chunk then re-runs the binary with ``device.run(run_args=...)``, which
+  replaces the stimulus ``TimedArray``, the labels, the weights/thresholds and the RNG seed
+  without recompiling. A second process with the same config reuses the compiled binary.
+* :class:`RuntimeEngine` (``cython``/``numpy``): builds a fresh network per chunk (Brian2's
+  runtime caches compiled code objects) and runs it in-process.
+
+Brian2's device is global; an engine (re)activates it when it runs, so several engines in one
+process work (a standalone engine that lost the device regenerates its project, which the
+compile cache makes cheap) and :func:`spiking.device.reset_device` runs after runtime chunks.
+
+Samples inside a chunk: slot ``s``, copy ``c`` holds sample ``s * n_copies + c``.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import brian2 as b2
+import numpy as np
+
+from .device import reset_device, use_target
+from .network import BuiltNetwork, build_network, read_state
+from .params import NetworkConfig, config_to_dict
+
+__all__ = ["ChunkResult", "StandaloneEngine", "RuntimeEngine", "make_engine", "default_cache_dir"]
+
+logger = logging.getLogger(__name__)
+
+_ACTIVE_STANDALONE: list = [None]  # the engine that currently owns the standalone device
+
+
+def default_cache_dir() -> Path:
+    """Where compiled standalone projects are cached: ``$BIOPLAUSIBLE_BRIAN_CACHE`` or
+    ``~/.cache/bioplausible/brian2``."""
+    env = os.environ.get("BIOPLAUSIBLE_BRIAN_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "bioplausible" / "brian2"
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk produced.
+
+    Attributes
+    ----------
+    state : dict of arrays
+        State after the chunk (copy 0), same layout as the input state.
+    out_counts : ndarray (n_slots * n_copies, n_out)
+        Output spikes per sample (sample ``s * n_copies + c``).
+    layer_counts : dict name -> ndarray (n_layer,)
+        Spikes per neuron over the whole chunk, summed over copies (hidden and output layers).
+    raster : dict name -> (neuron index, spike time in ms), only when recording.
+    wall_s : float
+        Wall time of the simulation (binary run or ``net.run``).
+    """
+
+    state: dict[str, np.ndarray]
+    out_counts: np.ndarray
+    layer_counts: dict[str, np.ndarray]
+    raster: dict[str, tuple[np.ndarray, np.ndarray]]
+    wall_s: float
+
+
+def _collect(built: BuiltNetwork, wall_s: float) -> ChunkResult:
+    cfg, K = built.cfg, built.n_copies
+    n_out = cfg.n_out
+    i = np.asarray(built.out_mon.i[:], dtype=np.int64)
+    t_ms = np.asarray(built.out_mon.t[:] / b2.ms, dtype=np.float64)
+    step = np.rint(t_ms / cfg.sim.dt_ms).astype(np.int64)
+    sample = (step // cfg.sim.steps_per_sample) * K + i // n_out
+    counts = np.zeros((built.n_slots * K, n_out), dtype=np.int64)
+    np.add.at(counts, (sample, i % n_out), 1)
+    layer_counts = {
+        name: np.asarray(mon.count[:], dtype=np.int64).reshape(K, -1).sum(axis=0)
+        for name, mon in built.count_mons.items()
+    }
+    layer_counts["out"] = np.asarray(built.out_mon.count[:], dtype=np.int64).reshape(K, -1).sum(axis=0)
+    raster = {
+        name: (np.asarray(mon.i[:], dtype=np.int64), np.asarray(mon.t[:] / b2.ms, dtype=np.float64))
+        for name, mon in built.raster_mons.items()
+    }
+    return ChunkResult(read_state(built), counts, layer_counts, raster, wall_s)
+
+
+def _check_chunk(built_cfg: NetworkConfig, n_slots: int, K: int, stim: np.ndarray, labels: np.ndarray | None,
+                 learning: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    stim = np.asarray(stim, dtype=np.float64)
+    if stim.shape != (n_slots, K * built_cfg.n_in):
+        raise ValueError(f"stim must have shape {(n_slots, K * built_cfg.n_in)}, got {stim.shape}")
+    if learning:
+        labels = -np.ones(n_slots) if labels is None else np.asarray(labels, dtype=np.float64)
+        if labels.shape != (n_slots,):
+            raise ValueError(f"labels must have shape ({n_slots},), got {labels.shape}")
+    elif labels is not None and np.any(np.asarray(labels) >= 0):
+        raise ValueError("this engine was built without learning; pass labels=None")
+    return stim, labels if learning else None
+
+
+class RuntimeEngine:
+    """Runtime-mode engine (``cython`` or ``numpy``): one fresh ``Network`` per chunk."""
+
+    def __init__(self, cfg: NetworkConfig, target: str, *, n_slots: int, n_copies: int = 1,
+                 learning: bool = True, record: bool = False) -> None:
+        if target not in ("cython", "numpy"):
+            raise ValueError(f"RuntimeEngine runs 'cython' or 'numpy', got {target!r}")
+        self.cfg, self.target = cfg, target
+        self.n_slots, self.n_copies, self.learning, self.record = n_slots, n_copies, learning, record
+
+    def run(self, state: dict[str, np.ndarray], stim: np.ndarray, labels: np.ndarray | None,
+            rng_seed: int) -> ChunkResult:
+        stim, labels = _check_chunk(self.cfg, self.n_slots, self.n_copies, stim, labels, self.learning)
+        use_target(self.target)
+        try:
+            built = build_network(
+                self.cfg, state, n_slots=self.n_slots, n_copies=self.n_copies, learning=self.learning,
+                record=self.record, stim_values=stim, label_values=labels,
+            )
+            b2.seed(int(rng_seed))
+            t0 = time.perf_counter()
+            built.net.run(built.duration, namespace={})
+            return _collect(built, time.perf_counter() - t0)
+        finally:
+            reset_device()
+
+    def close(self) -> None:
+        """Nothing to release (kept for interface symmetry)."""
+
+
+class StandaloneEngine:
+    """``cpp_standalone`` engine: compile once, re-run the binary per chunk with ``run_args``.
+
+    Parameters
+    ----------
+    cfg : NetworkConfig
+    n_slots, n_copies, learning, record :
+        Shape of the compiled network (see :func:`spiking.network.build_network`).
+    cache_dir : path, optional
+        Root of the project cache (default :func:`default_cache_dir`); the project lives in a
+        sub-directory named by a hash of everything that changes the generated code.
+    """
+
+    def __init__(self, cfg: NetworkConfig, *, n_slots: int, n_copies: int = 1, learning: bool = True,
+                 record: bool = False, cache_dir: str | os.PathLike | None = None) -> None:
+        self.cfg = cfg
+        self.n_slots, self.n_copies, self.learning, self.record = n_slots, n_copies, learning, record
+        key = json.dumps(
+            {
+                "cfg": config_to_dict(cfg), "n_slots": n_slots, "n_copies": n_copies, "learning": learning,
+                "record": record, "brian2": b2.__version__, "layout": 1,
+            },
+            sort_keys=True,
+        )
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        self.directory = Path(cache_dir or default_cache_dir()) / f"{cfg.rule}-{digest}"
+        self._built: BuiltNetwork | None = None
+        self.build_s = 0.0
+
+    def _ensure_built(self, state: dict[str, np.ndarray]) -> BuiltNetwork:
+        if _ACTIVE_STANDALONE[0] is self and self._built is not None:
+            return self._built
+        _ACTIVE_STANDALONE[0] = None
+        t0 = time.perf_counter()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with _dir_lock(self.directory):
+            use_target("cpp_standalone", self.directory)
+            built = build_network(self.cfg, state, n_slots=self.n_slots, n_copies=self.n_copies,
+                                  learning=self.learning, record=self.record)
+            dev = b2.get_device()
+            dev.apply_run_args()
+            seed_arr = dev.get_array_name(built.inp.variables["rng_seed"])
+            n_threads = max(1, int(b2.prefs.devices.cpp_standalone.openmp_threads))
+            dev.insert_code(
+                "main",
+                f"for (int _i=0; _i<{n_threads}; _i++) "
+                f"brian::_random_generators[_i].seed((unsigned long) brian::{seed_arr}[0] + _i);",
+            )
+            built.net.run(built.duration, report=None, namespace={})
+            dev.build(directory=str(self.directory), compile=True, run=False, with_output=False,
+                      results_directory=f"results_{os.getpid()}")
+        self.build_s = time.perf_counter() - t0
+        logger.info("standalone project %s ready in %.1f s", self.directory, self.build_s)
+        self._built = built
+        _ACTIVE_STANDALONE[0] = self
+        return built
+
+    def run(self, state: dict[str, np.ndarray], stim: np.ndarray, labels: np.ndarray | None,
+            rng_seed: int) -> ChunkResult:
+        stim, labels = _check_chunk(self.cfg, self.n_slots, self.n_copies, stim, labels, self.learning)
+        built = self._ensure_built(state)
+        K = self.n_copies
+        unit = b2.Hz if self.cfg.encoding == "poisson" else 1
+        run_args = {built.stim: stim * unit, built.inp.rng_seed: int(rng_seed) % (2**31 - 1)}
+        if built.label is not None:
+            run_args[built.label] = labels
+        for name, (view, _scale) in built.state_views().items():
+            run_args[view] = np.tile(np.asarray(state[name], dtype=np.float64).ravel(), K) * b2.mV
+        for name, view in built.wsum.items():
+            run_args[view] = np.asarray(state[name], dtype=np.float64).sum(axis=0) * b2.mV
+        dev = b2.get_device()
+        t0 = time.perf_counter()
+        try:
+            dev.run(directory=str(self.directory), with_output=False, run_args=run_args)
+        finally:
+            for fname in list(dev.run_args_arrays):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(self.directory / "static_arrays" / fname)
+        return _collect(built, time.perf_counter() - t0)
+
+    def close(self) -> None:
+        """Give the global device back (runtime mode) if this engine holds it."""
+        if _ACTIVE_STANDALONE[0] is self:
+            _ACTIVE_STANDALONE[0] = None
+            reset_device()
+        self._built = None
+
+
+@contextlib.contextmanager
+def _dir_lock(directory: Path):
+    with open(directory / ".build.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def make_engine(cfg: NetworkConfig, target: str, **kwargs) -> StandaloneEngine | RuntimeEngine:
+    """Engine for a resolved target (see :func:`spiking.device.resolve_target`)."""
+    if target == "cpp_standalone":
+        return StandaloneEngine(cfg, **kwargs)
+    kwargs.pop("cache_dir", None)
+    return RuntimeEngine(cfg, target, **kwargs)

@@ -1,0 +1,263 @@
+"""Pure builders of Brian2 equation strings and namespaces (no Brian2 objects are made here).
+
+The network builder (:mod:`spiking.network`) glues these strings into ``NeuronGroup`` and
+``Synapses`` objects. Keeping them pure makes the dynamics inspectable and testable, and lets
+a non-Brian2 twin (snntorch, numpy) replicate them step by step: see
+:func:`lif_update_semantics` for the exact discrete-time semantics.
+
+Variable names shared by all groups
+-----------------------------------
+``v`` (volt)       membrane potential
+``xtr`` (1)        presynaptic trace, ``+1`` per spike, decays with ``tau_pre``
+``ytr`` (1)        postsynaptic trace, ``+1`` per spike, decays with ``tau_post``
+``r`` (1)          filtered spikes read by the local-error readout, decays with ``tau_r``
+``theta`` (volt)   adaptive threshold (only with ``LIFParams.theta_plus_mV > 0``)
+``I_teach`` (volt) teacher drive added to the resting level (output of the STDP rule)
+``learn`` (shared) 1 while the current sample is a learning sample, else 0
+``label_now`` (shared) label of the current sample (-1: none)
+
+Example
+-------
+>>> print(lif_equations(adaptive=False, teacher=False, traces={"xtr": "tau_pre"}))
+dv/dt = (v_rest - v) / tau_m : volt (unless refractory)
+dxtr/dt = -xtr / tau_pre : 1
+learn : 1 (shared)
+label_now : 1 (shared)
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+from .params import SURROGATES
+
+__all__ = [
+    "lif_equations",
+    "lif_threshold",
+    "lif_reset",
+    "sample_reset_code",
+    "input_equations",
+    "input_threshold",
+    "stdp_synapse_code",
+    "normalisation_codes",
+    "inhibition_synapse_code",
+    "local_error_hidden_extra",
+    "local_error_output_extra",
+    "readout_equations",
+    "three_factor_code",
+    "lif_update_semantics",
+]
+
+
+def lif_equations(
+    *,
+    adaptive: bool,
+    teacher: bool,
+    traces: Mapping[str, str],
+    extra: str = "",
+) -> str:
+    """Equations of a delta-synapse LIF group.
+
+    Parameters
+    ----------
+    adaptive : bool
+        Add the adaptive threshold ``theta`` (decays only while ``learn == 1``).
+    teacher : bool
+        Add the teacher drive ``I_teach`` to the membrane's resting level.
+    traces : mapping
+        Trace variable name -> time-constant name in the namespace, e.g.
+        ``{"xtr": "tau_pre", "ytr": "tau_post"}``.
+    extra : str
+        Further equation lines (rule-specific).
+    """
+    drive = "(v_rest + I_teach - v)" if teacher else "(v_rest - v)"
+    lines = [f"dv/dt = {drive} / tau_m : volt (unless refractory)"]
+    for name, tau in traces.items():
+        lines.append(f"d{name}/dt = -{name} / {tau} : 1")
+    if adaptive:
+        lines.append("dtheta/dt = -learn * theta / tau_theta : volt")
+    if teacher:
+        lines.append("I_teach : volt")
+    lines.append("learn : 1 (shared)")
+    lines.append("label_now : 1 (shared)")
+    if extra:
+        lines.extend(line.strip() for line in extra.strip().splitlines() if line.strip())
+    return "\n".join(lines)
+
+
+def lif_threshold(*, adaptive: bool) -> str:
+    """Spike condition (``not_refractory`` is added by Brian2)."""
+    return "v > v_thresh + theta" if adaptive else "v > v_thresh"
+
+
+def lif_reset(*, adaptive: bool, traces: Mapping[str, str]) -> str:
+    """Reset after a spike: ``v`` to ``v_reset``, every trace ``+1``, ``theta += theta_plus``
+    while learning."""
+    lines = ["v = v_reset"]
+    lines += [f"{name} += 1" for name in traces]
+    if adaptive:
+        lines.append("theta += learn * theta_plus")
+    return "\n".join(lines)
+
+
+def sample_reset_code(*, traces: Mapping[str, str], learn_expr: str, teacher: bool, has_label: bool) -> str:
+    """Code run at the start of every sample (Brian2 ``run_regularly``, ``when='start'``).
+
+    Resets membrane, traces and refractoriness, then sets ``learn`` and ``label_now`` for the
+    new sample (from the ``label`` TimedArray when ``has_label``) and the teacher drive.
+    """
+    if has_label:
+        lines = ["label_now = label(t)", f"learn = {learn_expr}"]
+    else:
+        lines = ["label_now = -1", "learn = 0"]
+    lines.append("v = v_rest")
+    lines += [f"{name} = 0" for name in traces]
+    lines += ["lastspike = -1e4 * second", "not_refractory = True"]
+    if teacher:
+        lines.append(
+            "I_teach = learn * (teacher_exc * int(i == label_now) - teacher_inh * int(i != label_now))"
+        )
+    return "\n".join(lines)
+
+
+def input_equations() -> str:
+    """Input group: presynaptic trace and the per-run RNG seed slot (set via ``run_args``)."""
+    return "dxtr/dt = -xtr / tau_pre : 1\nrng_seed : integer (shared)"
+
+
+def input_threshold(encoding: str) -> str:
+    """Spike condition of the input group for an encoding.
+
+    ``poisson``: while the stimulus is on (first ``n_present`` steps of each sample), neuron
+    ``i`` spikes in a step with probability ``stim(t, i) * dt`` (``stim`` in Hz).
+    ``latency``: neuron ``i`` spikes once, at step ``stim(t, i)`` of the sample (``-1``: never).
+    The ``rand()`` call comes last so that silent inputs cost no random number.
+    """
+    if encoding == "poisson":
+        return "(timestep(t, dt) % n_sample) < n_present and stim(t, i) > 0 * Hz and rand() < stim(t, i) * dt"
+    if encoding == "latency":
+        return "(timestep(t, dt) % n_sample) == stim(t, i)"
+    raise ValueError(f"unknown encoding {encoding!r}; choose 'poisson' or 'latency'")
+
+
+def stdp_synapse_code(*, wsum_name: str | None) -> dict[str, str]:
+    """Pair-based trace STDP with bounds; the weight is also the PSP amplitude (delta synapse).
+
+    On a presynaptic spike: ``v_post += w`` (if the target is not refractory), then
+    ``w <- clip(w - eta_minus * ytr_post, w_min, w_max)``. On a postsynaptic spike:
+    ``w <- clip(w + eta_plus * (xtr_pre - x_offset), w_min, w_max)``. Both only when
+    ``learn_post == 1`` (written as ``w + learn * (clip(...) - w)`` so that a non-learning
+    sample leaves ``w`` bit-identical). When ``wsum_name`` is given, the change is added to
+    that post variable, which tracks the sum of incoming weights for normalisation.
+    """
+    track = f"\n{wsum_name}_post += w_new - w" if wsum_name else ""
+    on_pre = (
+        "v_post += w * int(not_refractory_post)\n"
+        "w_new = w + learn_post * (clip(w - eta_minus * ytr_post, w_min, w_max) - w)"
+        f"{track}\nw = w_new"
+    )
+    on_post = (
+        "w_new = w + learn_post * (clip(w + eta_plus * (xtr_pre - x_offset), w_min, w_max) - w)"
+        f"{track}\nw = w_new"
+    )
+    return {"model": "w : volt", "on_pre": on_pre, "on_post": on_post}
+
+
+def normalisation_codes(wsum_name: str, norm_name: str, total_name: str) -> tuple[str, str]:
+    """Multiplicative normalisation of incoming weights, run at every sample boundary.
+
+    Returns ``(group_code, synapse_code)``: the post group computes the factor
+    ``norm = 1 + learn * (total / wsum - 1)`` (``learn`` still of the sample that just ended, so
+    evaluation leaves weights untouched) and rescales its running sum; the synapses then
+    multiply ``w`` by ``norm_post``. Normalised weights are not clipped to ``w_max``.
+    """
+    group = (
+        f"{norm_name} = 1 + learn * ({total_name} / clip({wsum_name}, 1e-9 * volt, 1e9 * volt) - 1)\n"
+        f"{wsum_name} = {wsum_name} * {norm_name}"
+    )
+    synapse = f"w = w * {norm_name}_post"
+    return group, synapse
+
+
+def inhibition_synapse_code() -> dict[str, str]:
+    """Static lateral inhibition: a spike lowers ``v`` of the other neurons by ``w_inh``
+    (bounded below by ``v_floor``)."""
+    return {"model": "", "on_pre": "v_post = clip(v_post - w_inh, v_floor, 1 * volt)"}
+
+
+def local_error_hidden_extra(surrogate: str) -> str:
+    """Extra lines of a local-error hidden layer: projected error ``delta`` (summed from the
+    readout) and surrogate derivative ``sg``."""
+    return f"delta : 1\nsg = {SURROGATES[surrogate]} : 1"
+
+
+def local_error_output_extra(surrogate: str) -> str:
+    """Extra lines of the local-error output layer (identity readout): ``delta = r - y``."""
+    return (
+        "delta = r - target_on * int(i == label_now) : 1\n"
+        f"sg = {SURROGATES[surrogate]} : 1"
+    )
+
+
+def readout_equations() -> str:
+    """Fixed random readout of a hidden layer: ``yhat = M r`` (summed) and ``err = yhat - y``."""
+    return (
+        "yhat : 1\n"
+        "err = yhat - target_on * int(i == label_now) : 1\n"
+        "label_now : 1 (shared)"
+    )
+
+
+def three_factor_code() -> str:
+    """Three-factor update of a local-error projection (a ``run_regularly`` every
+    ``update_every`` steps, ``when='end'``)::
+
+        w <- clip(w - learn * eta * dt_update * xtr_pre * sg_post * delta_post, -w_bound, w_bound)
+    """
+    return (
+        "w = clip(w - learn_post * eta * dt_update * xtr_pre * sg_post * delta_post, -w_bound, w_bound)"
+    )
+
+
+def lif_update_semantics() -> str:
+    """Exact discrete-time semantics of every spiking group, for twins (snntorch, numpy).
+
+    Returns this docstring. Time step ``dt``; step ``n`` covers ``t_n = n dt``. A sample
+    occupies ``n_sample = (t_present + t_rest) / dt`` steps; sample ``k`` starts at step
+    ``k n_sample``. Within each step Brian2 runs, in this order:
+
+    1. **start** (only on the first step of a sample), in this order:
+       (a) normalisation of each normalised projection:
+       ``norm = 1 + learn * (total / wsum - 1)``; ``w *= norm`` for all its synapses
+       (``learn`` of the sample that just ended); (b) state reset: ``v = v_rest``, all traces
+       ``= 0``, refractoriness cleared; ``label_now = label[k]``;
+       ``learn = [label_now >= 0]`` (output of the STDP rule: ``teacher_on * [label_now >= 0]``);
+       teacher drive ``I_teach = learn * (teacher_exc [i == label_now] - teacher_inh [i != label_now])``.
+    2. **groups** (state update, exact integration of the linear ODEs over one step):
+       ``v <- v_inf + (v - v_inf) * exp(-dt / tau_m)`` with ``v_inf = v_rest + I_teach``, only if
+       not refractory (a refractory ``v`` is frozen);
+       every trace ``x <- x * exp(-dt / tau_x)``;
+       ``theta <- theta * exp(-learn * dt / tau_theta)``.
+       Local-error rule: first the readouts ``yhat = M r`` and ``delta = M^T (yhat - y)`` are
+       recomputed from the values at the start of this step.
+    3. **thresholds**: a neuron spikes if ``v > v_thresh + theta`` and it is not refractory.
+       It is refractory on the ``round(t_ref / dt) - 1`` steps after a spike step
+       (``not_refractory = timestep(t - t_spike) >= timestep(t_ref)``), i.e. its ``v`` is held at
+       ``v_reset`` and excitatory input is discarded. Poisson input: spikes if the stimulus is
+       on and ``u < rate * dt`` with ``u ~ U(0, 1)``; latency input: spikes at its latency step.
+    4. **synapses** (spikes of this step, no delay; presynaptic pathways before
+       postsynaptic ones): excitatory ``v_j += w_ij`` for each presynaptic spike, if ``j`` is
+       not refractory (this includes ``j`` having spiked in this very step); lateral
+       inhibition ``v_j <- max(v_j - w_inh, v_floor)`` for the other neurons of the layer;
+       STDP (pre spike): ``w -= eta_minus * ytr_post``; (post spike):
+       ``w += eta_plus * (xtr_pre - x_offset)``, each clipped to ``[w_min, w_max]``, with the
+       traces as they were before this step's increments.
+    5. **resets**: for neurons that spiked: ``v = v_reset``; every trace ``+= 1``;
+       ``theta += learn * theta_plus``. (Inputs: ``xtr += 1``.)
+    6. **end**: monitors record; local-error weight update
+       ``w -= learn * eta * dt_update * xtr_pre * sg(v_post) * delta_post``, clipped to
+       ``[-w_bound, w_bound]``, on every ``update_every``-th step.
+
+    Units: ``v``, ``w``, ``theta`` in volts (configs in mV); traces dimensionless.
+    Weight layout everywhere outside Brian2: ``W[pre, post]`` (numpy, mV).
+    """
+    return lif_update_semantics.__doc__ or ""

@@ -1,0 +1,532 @@
+"""Construction of the Brian2 network of either rule, from a config and a numpy state.
+
+This module makes Brian2 objects and nothing else: no device handling (see
+:mod:`spiking.device`), no chunking (see :mod:`spiking.engine`). The state of a network is a
+dict of numpy arrays with a fixed naming scheme:
+
+* ``W_<pre>_<post>`` - weights, **layout ``W[pre, post]``**, in mV (e.g. ``W_in_h1`` has
+  shape ``(n_in, n_h1)``); layers are named ``in``, ``h1``, ``h2``, ..., ``out``.
+* ``theta_<layer>`` - adaptive thresholds in mV (STDP rule, layers with adaptation).
+* ``M_<layer>`` - fixed random readout of a hidden layer, layout ``M[neuron, class]``
+  (local-error rule).
+
+``n_copies`` independent copies of the network (shared initial weights; no connection
+between copies) process ``n_copies`` samples side by side, for evaluation.
+
+Example
+-------
+>>> from spiking.params import NetworkConfig
+>>> cfg = NetworkConfig(rule="local-error", n_in=4, hidden=(3,), n_out=2)
+>>> sorted(init_state(cfg, seed=0))
+['M_h1', 'W_h1_out', 'W_in_h1']
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import brian2 as b2
+import numpy as np
+
+from . import equations as eq
+from .params import LIFParams, NetworkConfig, STDPParams
+
+__all__ = [
+    "layer_names",
+    "projection_names",
+    "init_state",
+    "normalise_state",
+    "dense_indices",
+    "lateral_indices",
+    "BuiltNetwork",
+    "build_network",
+    "read_state",
+    "RULE_BUILDERS",
+]
+
+
+def layer_names(cfg: NetworkConfig) -> list[str]:
+    """Names of the spiking layers: ``h1..hL`` then ``out``."""
+    return [f"h{k + 1}" for k in range(len(cfg.hidden))] + ["out"]
+
+
+def projection_names(cfg: NetworkConfig) -> list[tuple[str, str]]:
+    """Feed-forward projections as (pre, post) layer-name pairs, input first."""
+    names = ["in", *layer_names(cfg)]
+    return list(zip(names[:-1], names[1:]))
+
+
+def _sizes(cfg: NetworkConfig) -> dict[str, int]:
+    return {"in": cfg.n_in, **dict(zip(layer_names(cfg), cfg.layer_sizes))}
+
+
+def _stdp_of(cfg: NetworkConfig, k: int) -> STDPParams:
+    p = cfg.params
+    n_proj = len(cfg.hidden) + 1
+    if k == 0:
+        return p.input_stdp
+    return p.output_stdp if k == n_proj - 1 else p.hidden_stdp
+
+
+def init_state(cfg: NetworkConfig, seed: int) -> dict[str, np.ndarray]:
+    """Initial weights (and readouts/thresholds) from a numpy Generator seeded with ``seed``.
+
+    STDP rule: ``W ~ U(0, w_init_max_mV)`` then normalised to ``norm_total_mV`` per post neuron;
+    ``theta = 0``. Local-error rule: ``W ~ U(-a, a)`` with ``a = w_init_mV * sqrt(100 / n_pre)``,
+    readouts ``M ~ U(-s, s)`` with ``s = readout_scale / sqrt(n_layer)`` (DECOLLE's scaling).
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5E1F]))
+    sizes = _sizes(cfg)
+    state: dict[str, np.ndarray] = {}
+    for k, (pre, post) in enumerate(projection_names(cfg)):
+        shape = (sizes[pre], sizes[post])
+        if cfg.rule == "stdp-association":
+            sp = _stdp_of(cfg, k)
+            state[f"W_{pre}_{post}"] = rng.uniform(0.0, sp.w_init_max_mV, size=shape)
+        else:
+            a = cfg.params.w_init_mV * np.sqrt(100.0 / sizes[pre])
+            state[f"W_{pre}_{post}"] = rng.uniform(-a, a, size=shape)
+    if cfg.rule == "stdp-association":
+        for name, n in zip(layer_names(cfg), cfg.layer_sizes):
+            lif = cfg.params.output_lif if name == "out" else cfg.params.hidden_lif
+            if lif.adaptive:
+                state[f"theta_{name}"] = np.zeros(n)
+        state = normalise_state(cfg, state)
+    else:
+        for name, n in zip(layer_names(cfg)[:-1], cfg.hidden):
+            s = cfg.params.readout_scale / np.sqrt(n)
+            state[f"M_{name}"] = rng.uniform(-s, s, size=(n, cfg.n_out))
+    return state
+
+
+def normalise_state(cfg: NetworkConfig, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Apply the STDP rule's multiplicative normalisation (same formula as in the network) to a
+    copy of ``state``: ``W[:, j] *= total / sum(W[:, j])`` for normalised projections."""
+    out = dict(state)
+    if cfg.rule != "stdp-association":
+        return out
+    for k, (pre, post) in enumerate(projection_names(cfg)):
+        total = _stdp_of(cfg, k).norm_total_mV
+        if total is None:
+            continue
+        w = out[f"W_{pre}_{post}"]
+        s = np.clip(w.sum(axis=0), 1e-6, 1e12)  # mV; same clip as in the network (1e-9 V)
+        out[f"W_{pre}_{post}"] = w * (total / s)[None, :]
+    return out
+
+
+def dense_indices(n_pre: int, n_post: int, n_copies: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """All-to-all synapse indices within each copy, pre-major (matches ``W[pre, post].ravel()``)."""
+    i = np.repeat(np.arange(n_pre), n_post)
+    j = np.tile(np.arange(n_post), n_pre)
+    offs = np.arange(n_copies)
+    return (
+        (i[None, :] + offs[:, None] * n_pre).ravel().astype(np.int32),
+        (j[None, :] + offs[:, None] * n_post).ravel().astype(np.int32),
+    )
+
+
+def lateral_indices(n: int, n_copies: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """All pairs ``i != j`` within a layer, within each copy."""
+    i, j = dense_indices(n, n, n_copies)
+    keep = i != j
+    return i[keep], j[keep]
+
+
+@dataclass
+class BuiltNetwork:
+    """Handles to the Brian2 objects of one network (see :func:`build_network`)."""
+
+    cfg: NetworkConfig
+    net: b2.Network
+    n_slots: int
+    n_copies: int
+    learning: bool
+    inp: b2.NeuronGroup
+    layers: dict[str, b2.NeuronGroup]
+    synapses: dict[str, b2.Synapses]
+    stim: b2.TimedArray
+    label: b2.TimedArray | None
+    out_mon: b2.SpikeMonitor
+    count_mons: dict[str, b2.SpikeMonitor]
+    raster_mons: dict[str, b2.SpikeMonitor] = field(default_factory=dict)
+    #: ``W_*`` name -> view of the post group's running sum of incoming weights (normalised
+    #: projections of the STDP rule); it must equal ``W.sum(0)`` at the start of every run.
+    wsum: dict[str, b2.VariableView] = field(default_factory=dict)
+
+    def state_views(self) -> dict[str, tuple[b2.VariableView, float]]:
+        """State name -> (Brian2 variable view, scale to numpy units) for every carried array."""
+        views: dict[str, tuple[b2.VariableView, float]] = {}
+        for name, syn in self.synapses.items():
+            views[name] = (syn.w, float(b2.mV))
+        for lname, group in self.layers.items():
+            if "theta" in group.variables:
+                views[f"theta_{lname}"] = (group.theta, float(b2.mV))
+        return views
+
+    @property
+    def duration(self) -> b2.Quantity:
+        return self.n_slots * self.cfg.sim.t_sample_ms * b2.ms
+
+
+def _lif_namespace(lif: LIFParams, extra: dict | None = None) -> dict:
+    ns = lif.to_namespace()
+    if extra:
+        ns.update(extra)
+    return ns
+
+
+def build_network(
+    cfg: NetworkConfig,
+    state: dict[str, np.ndarray],
+    *,
+    n_slots: int,
+    n_copies: int = 1,
+    learning: bool = True,
+    record: bool = False,
+    stim_values: np.ndarray | None = None,
+    label_values: np.ndarray | None = None,
+) -> BuiltNetwork:
+    """Create the Brian2 network of ``cfg.rule`` for ``n_slots`` sample slots.
+
+    Parameters
+    ----------
+    cfg : NetworkConfig
+    state : dict of numpy arrays
+        Weights etc. (see module doc); copied into every copy.
+    n_slots : int
+        Number of sample slots in one run; each slot shows ``n_copies`` samples in parallel.
+    n_copies : int
+        Parallel copies (evaluation); must be 1 when ``learning``.
+    learning : bool
+        Build the plasticity machinery (label TimedArray, learning rules, readouts). Without
+        it the network is frozen and cheaper.
+    record : bool
+        Also record all spikes of every layer (for rasters).
+    stim_values : array (n_slots, n_copies * n_in), optional
+        Poisson rates in Hz, or latency steps; zeros if omitted (set later through ``run_args``).
+    label_values : array (n_slots,), optional
+        Labels per slot (``-1``: no learning in that slot).
+
+    Returns
+    -------
+    BuiltNetwork
+    """
+    if n_slots < 1:
+        raise ValueError(f"n_slots must be >= 1, got {n_slots}")
+    if learning and n_copies != 1:
+        raise ValueError("parallel copies are for evaluation only; use n_copies=1 when learning")
+    _check_state(cfg, state)
+    sim = cfg.sim
+    clock = b2.Clock(dt=sim.dt_ms * b2.ms, name="clk")
+    sample_clock = b2.Clock(dt=sim.t_sample_ms * b2.ms, name="clk_sample")
+    K = n_copies
+    n_in = cfg.n_in
+    if stim_values is None:
+        stim_values = np.zeros((n_slots, K * n_in)) if cfg.encoding == "poisson" else -np.ones((n_slots, K * n_in))
+    stim_values = np.asarray(stim_values, dtype=np.float64)
+    if stim_values.shape != (n_slots, K * n_in):
+        raise ValueError(f"stim_values must have shape {(n_slots, K * n_in)}, got {stim_values.shape}")
+    unit = b2.Hz if cfg.encoding == "poisson" else 1
+    stim = b2.TimedArray(stim_values * unit, dt=sim.t_sample_ms * b2.ms, name="stim")
+    label = None
+    if learning:
+        if label_values is None:
+            label_values = -np.ones(n_slots)
+        label_values = np.asarray(label_values, dtype=np.float64)
+        if label_values.shape != (n_slots,):
+            raise ValueError(f"label_values must have shape ({n_slots},), got {label_values.shape}")
+        label = b2.TimedArray(label_values, dt=sim.t_sample_ms * b2.ms, name="label")
+
+    ctx = _Ctx(cfg=cfg, state=state, K=K, learning=learning, clock=clock, sample_clock=sample_clock, label=label)
+    inp = b2.NeuronGroup(
+        K * n_in,
+        eq.input_equations(),
+        threshold=eq.input_threshold(cfg.encoding),
+        reset="xtr += 1",
+        method="exact",
+        clock=clock,
+        name="inp",
+        namespace={
+            "tau_pre": cfg.params.tau_pre_ms * b2.ms,
+            "stim": stim,
+            "n_sample": sim.steps_per_sample,
+            "n_present": sim.steps_present,
+        },
+    )
+    inp.run_regularly("xtr = 0", clock=sample_clock, when="start", order=2, name="inp_sample_reset")
+    ctx.groups["in"] = inp
+    RULE_BUILDERS[cfg.rule](ctx)
+
+    out = ctx.groups["out"]
+    out_mon = b2.SpikeMonitor(out, record=True, name="mon_out")
+    count_mons = {
+        name: b2.SpikeMonitor(g, record=False, name=f"cnt_{name}")
+        for name, g in ctx.groups.items()
+        if name not in ("in", "out")
+    }
+    raster = {}
+    if record:
+        raster = {name: b2.SpikeMonitor(g, record=True, name=f"ras_{name}") for name, g in ctx.groups.items()}
+    objs = [*ctx.objects, *ctx.groups.values(), *ctx.synapses.values(), out_mon, *count_mons.values(), *raster.values()]
+    net = b2.Network(*objs)
+    return BuiltNetwork(
+        cfg=cfg,
+        net=net,
+        n_slots=n_slots,
+        n_copies=K,
+        learning=learning,
+        inp=inp,
+        layers={k: v for k, v in ctx.groups.items() if k != "in"},
+        synapses={k: v for k, v in ctx.synapses.items() if k.startswith("W_")},
+        stim=stim,
+        label=label,
+        out_mon=out_mon,
+        count_mons=count_mons,
+        raster_mons=raster,
+        wsum=ctx.wsum,
+    )
+
+
+def read_state(built: BuiltNetwork) -> dict[str, np.ndarray]:
+    """Carried state of copy 0 as numpy arrays (``W[pre, post]`` in mV, ``theta`` in mV)."""
+    sizes = _sizes(built.cfg)
+    out: dict[str, np.ndarray] = {}
+    for name, (view, scale) in built.state_views().items():
+        vals = np.asarray(view[:], dtype=np.float64) / scale
+        if name.startswith("W_"):
+            _, pre, post = name.split("_")
+            n = sizes[pre] * sizes[post]
+            out[name] = vals[:n].reshape(sizes[pre], sizes[post]).copy()
+        else:
+            out[name] = vals[: sizes[name.split("_", 1)[1]]].copy()
+    return out
+
+
+def _check_state(cfg: NetworkConfig, state: dict[str, np.ndarray]) -> None:
+    expected = init_state_shapes(cfg)
+    missing = sorted(set(expected) - set(state))
+    if missing:
+        raise ValueError(f"state is missing {missing}; make one with init_state(cfg, seed)")
+    for name, shape in expected.items():
+        arr = np.asarray(state[name])
+        if arr.shape != shape:
+            raise ValueError(f"state[{name!r}] has shape {arr.shape}, expected {shape} (layout W[pre, post])")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"state[{name!r}] contains NaN or inf")
+
+
+def init_state_shapes(cfg: NetworkConfig) -> dict[str, tuple[int, ...]]:
+    """Expected shape of every state array of ``cfg``."""
+    sizes = _sizes(cfg)
+    shapes: dict[str, tuple[int, ...]] = {f"W_{a}_{b}": (sizes[a], sizes[b]) for a, b in projection_names(cfg)}
+    if cfg.rule == "stdp-association":
+        for name in layer_names(cfg):
+            lif = cfg.params.output_lif if name == "out" else cfg.params.hidden_lif
+            if lif.adaptive:
+                shapes[f"theta_{name}"] = (sizes[name],)
+    else:
+        for name in layer_names(cfg)[:-1]:
+            shapes[f"M_{name}"] = (sizes[name], cfg.n_out)
+    return shapes
+
+
+@dataclass
+class _Ctx:
+    cfg: NetworkConfig
+    state: dict[str, np.ndarray]
+    K: int
+    learning: bool
+    clock: b2.Clock
+    sample_clock: b2.Clock
+    label: b2.TimedArray | None
+    groups: dict[str, b2.NeuronGroup] = field(default_factory=dict)
+    synapses: dict[str, b2.Synapses] = field(default_factory=dict)
+    objects: list = field(default_factory=list)
+    wsum: dict[str, b2.VariableView] = field(default_factory=dict)
+
+
+def _layer(
+    ctx: _Ctx,
+    name: str,
+    n: int,
+    lif: LIFParams,
+    *,
+    traces: dict[str, str],
+    teacher: bool = False,
+    extra_eqs: str = "",
+    extra_ns: dict | None = None,
+    learn_expr: str = "int(label_now >= 0)",
+) -> b2.NeuronGroup:
+    ns = _lif_namespace(lif, extra_ns)
+    if ctx.label is not None:
+        ns["label"] = ctx.label
+    adaptive = lif.adaptive
+    group = b2.NeuronGroup(
+        ctx.K * n,
+        eq.lif_equations(adaptive=adaptive, teacher=teacher, traces=traces, extra=extra_eqs),
+        threshold=eq.lif_threshold(adaptive=adaptive),
+        reset=eq.lif_reset(adaptive=adaptive, traces=traces),
+        refractory="t_ref",
+        method="exact",
+        clock=ctx.clock,
+        name=name,
+        namespace=ns,
+    )
+    group.v = lif.v_rest_mV * b2.mV
+    if adaptive:
+        group.theta = np.tile(ctx.state[f"theta_{name}"], ctx.K) * b2.mV
+    group.run_regularly(
+        eq.sample_reset_code(traces=traces, learn_expr=learn_expr, teacher=teacher, has_label=ctx.label is not None),
+        clock=ctx.sample_clock,
+        when="start",
+        order=2,
+        name=f"{name}_sample_reset",
+    )
+    ctx.groups[name] = group
+    return group
+
+
+def _feedforward(ctx: _Ctx, pre: str, post: str, model: dict[str, str], ns: dict) -> b2.Synapses:
+    src, tgt = ctx.groups[pre], ctx.groups[post]
+    n_pre, n_post = len(src) // ctx.K, len(tgt) // ctx.K
+    syn = b2.Synapses(
+        src,
+        tgt,
+        model=model.get("model", "w : volt"),
+        on_pre=model["on_pre"],
+        on_post=model.get("on_post"),
+        method="exact",
+        clock=ctx.clock,
+        name=f"syn_{pre}_{post}",
+        namespace=ns,
+    )
+    i, j = dense_indices(n_pre, n_post, ctx.K)
+    syn.connect(i=i, j=j)
+    syn.w = np.tile(ctx.state[f"W_{pre}_{post}"].ravel(), ctx.K) * b2.mV
+    ctx.synapses[f"W_{pre}_{post}"] = syn
+    return syn
+
+
+def _lateral(ctx: _Ctx, name: str, w_inh_mV: float, v_floor_mV: float) -> None:
+    group = ctx.groups[name]
+    syn = b2.Synapses(
+        group,
+        group,
+        on_pre=eq.inhibition_synapse_code()["on_pre"],
+        clock=ctx.clock,
+        name=f"inh_{name}",
+        namespace={"w_inh": w_inh_mV * b2.mV, "v_floor": v_floor_mV * b2.mV},
+    )
+    i, j = lateral_indices(len(group) // ctx.K, ctx.K)
+    syn.connect(i=i, j=j)
+    ctx.synapses[f"inh_{name}"] = syn
+
+
+_PLAIN = {"model": "w : volt", "on_pre": "v_post += w * int(not_refractory_post)"}
+
+
+def _build_stdp(ctx: _Ctx) -> None:
+    """STDP / neuronal association (reconstruction of Gupta 2020, arXiv 2011.12012)."""
+    cfg, p = ctx.cfg, ctx.cfg.params
+    names = layer_names(cfg)
+    projs = projection_names(cfg)
+    traces = {"xtr": "tau_pre", "ytr": "tau_post"}
+    tau_ns = {"tau_pre": p.tau_pre_ms * b2.ms, "tau_post": p.tau_post_ms * b2.ms}
+    for k, (name, n) in enumerate(zip(names, cfg.layer_sizes)):
+        is_out = name == "out"
+        lif = p.output_lif if is_out else p.hidden_lif
+        pre = projs[k][0]
+        sp = _stdp_of(cfg, k)
+        norm = ctx.learning and sp.norm_total_mV is not None
+        wsum, fac = f"wsum_{pre}", f"norm_{pre}"
+        extra = f"{wsum} : volt\n{fac} : 1" if norm else ""
+        ns = dict(tau_ns)
+        if norm:
+            ns[f"total_{pre}"] = sp.norm_total_mV * b2.mV
+        if is_out:
+            ns.update(teacher_exc=p.teacher_exc_mV * b2.mV, teacher_inh=p.teacher_inh_mV * b2.mV)
+        group = _layer(
+            ctx,
+            name,
+            n,
+            lif,
+            traces=traces,
+            teacher=is_out,
+            extra_eqs=extra,
+            extra_ns=ns,
+            learn_expr=f"{float(p.teacher_on)!r} * int(label_now >= 0)" if is_out else "int(label_now >= 0)",
+        )
+        code = eq.stdp_synapse_code(wsum_name=wsum if norm else None) if ctx.learning else _PLAIN
+        syn = _feedforward(ctx, pre, name, code, sp.to_namespace())
+        if norm:
+            gcode, scode = eq.normalisation_codes(wsum, fac, f"total_{pre}")
+            setattr(group, wsum, ctx.state[f"W_{pre}_{name}"].sum(axis=0) * b2.mV)
+            ctx.wsum[f"W_{pre}_{name}"] = getattr(group, wsum)
+            group.run_regularly(gcode, clock=ctx.sample_clock, when="start", order=0, name=f"{name}_norm_{pre}")
+            syn.run_regularly(scode, clock=ctx.sample_clock, when="start", order=1, name=f"syn_{pre}_{name}_norm")
+        inh = p.output_inhibition_mV if is_out else p.inhibition_mV
+        if inh > 0:
+            _lateral(ctx, name, inh, lif.v_floor_mV)
+
+
+def _build_local_error(ctx: _Ctx) -> None:
+    """Spiking local errors (Mostafa et al. 2018, arXiv 1711.06756; DECOLLE, arXiv 1811.10766)."""
+    cfg, p = ctx.cfg, ctx.cfg.params
+    names = layer_names(cfg)
+    projs = projection_names(cfg)
+    base_ns = {
+        "tau_pre": p.tau_pre_ms * b2.ms,
+        "tau_r": p.tau_r_ms * b2.ms,
+        "sg_width": p.sg_width_mV * b2.mV,
+        "target_on": p.target_on,
+    }
+    syn_ns = {
+        "eta": p.eta_mV_per_s * b2.mV / b2.second,
+        "dt_update": p.update_every * cfg.sim.dt_ms * b2.ms,
+        "w_bound": p.w_bound_mV * b2.mV,
+    }
+    update_clock = b2.Clock(dt=p.update_every * cfg.sim.dt_ms * b2.ms, name="clk_update")
+    for k, (name, n) in enumerate(zip(names, cfg.layer_sizes)):
+        is_out = name == "out"
+        traces = {"r": "tau_r"} if is_out else {"xtr": "tau_pre", "r": "tau_r"}
+        extra = eq.local_error_output_extra(p.surrogate) if is_out else eq.local_error_hidden_extra(p.surrogate)
+        _layer(ctx, name, n, p.lif, traces=traces, extra_eqs=extra, extra_ns=base_ns)
+        pre = projs[k][0]
+        syn = _feedforward(ctx, pre, name, _PLAIN, syn_ns)
+        if ctx.learning:
+            syn.run_regularly(eq.three_factor_code(), clock=update_clock, when="end", name=f"syn_{pre}_{name}_3f")
+            if not is_out:
+                _readout(ctx, name, n)
+
+
+def _readout(ctx: _Ctx, name: str, n: int) -> None:
+    cfg = ctx.cfg
+    layer = ctx.groups[name]
+    M = ctx.state[f"M_{name}"]
+    ro = b2.NeuronGroup(
+        cfg.n_out,
+        eq.readout_equations(),
+        clock=ctx.clock,
+        name=f"ro_{name}",
+        namespace={"target_on": cfg.params.target_on, "label": ctx.label},
+    )
+    ro.run_regularly("label_now = label(t)", clock=ctx.sample_clock, when="start", order=2, name=f"ro_{name}_reset")
+    fwd = b2.Synapses(layer, ro, model="m : 1\nyhat_post = m * r_pre : 1 (summed)", clock=ctx.clock, name=f"rof_{name}")
+    i, j = dense_indices(n, cfg.n_out)
+    fwd.connect(i=i, j=j)
+    fwd.m = M.ravel()
+    back = b2.Synapses(ro, layer, model="m : 1\ndelta_post = m * err_pre : 1 (summed)", clock=ctx.clock, name=f"rob_{name}")
+    i, j = dense_indices(cfg.n_out, n)
+    back.connect(i=i, j=j)
+    back.m = M.T.ravel()
+    ctx.objects.append(ro)
+    ctx.synapses[f"rof_{name}"] = fwd
+    ctx.synapses[f"rob_{name}"] = back
+
+
+#: Rule name -> function adding the rule's layers and synapses to a build context.
+RULE_BUILDERS: dict[str, Callable[[_Ctx], None]] = {
+    "stdp-association": _build_stdp,
+    "local-error": _build_local_error,
+}
