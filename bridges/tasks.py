@@ -1,0 +1,316 @@
+"""A sweep as a graph of tasks, run by a sequential, local (process pool) or Ray executor.
+
+A :class:`Task` is a key, a module-level function, its JSON-serialisable ``spec`` and the keys it
+depends on. Running a task means: if ``<results_dir>/tasks/<key>.json`` exists, it is finished and
+never recomputed; otherwise seed torch, numpy and Brian2 from the key, call
+``fn(spec, results_dir)``, and write the returned dict atomically to that file. Because every task
+is seeded from its own key and writes its own file, the results are identical whichever executor
+ran the tasks and in whatever order; an interrupted sweep, run again, does only what is missing.
+
+Executors (:data:`EXECUTORS`):
+
+* ``sequential``: one task after another in this process;
+* ``local``: a pool of ``workers`` processes on this machine (``spawn`` start method); a worker
+  that dies (killed, out of memory) breaks the pool: the pool is rebuilt and the unfinished tasks
+  are submitted again, up to ``max_retries`` times each;
+* ``ray``: tasks as Ray remote functions (``max_retries`` for lost workers or nodes) on a running
+  cluster (``address``) or a local one started here. Ray is optional: ``pip install
+  'bioplausible[cluster]'``. Every node must see ``results_dir`` (shared storage) and the code.
+
+Examples
+--------
+>>> import tempfile
+>>> from bridges.tasks import Task, run_tasks
+>>> t = Task("demo", _echo, {"x": 1})
+>>> run_tasks([t], tempfile.mkdtemp(), executor="sequential")["demo"]["result"]
+{'x': 1}
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import logging
+import multiprocessing as mp
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional
+
+from bridges.io import atomic_write_json, read_json, seed_everything, versions
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Task", "task_key", "seed_from_key", "run_task", "run_tasks", "EXECUTORS", "result_path",
+           "load_results", "default_executor"]
+
+EXECUTORS = ("sequential", "local", "ray")
+
+
+def task_key(prefix: str, spec: dict) -> str:
+    """A stable key ``<prefix>-<16 hex>`` from a JSON-serialisable spec."""
+    blob = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
+    return f"{prefix}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+
+def seed_from_key(key: str) -> int:
+    """The seed of a task: the first 32 bits of ``sha256(key)``."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work.
+
+    Attributes
+    ----------
+    key : str
+        Unique, stable name; the result file is ``tasks/<key>.json``. Only ``[A-Za-z0-9._-]``.
+    fn : callable
+        A module-level function ``fn(spec: dict, results_dir: Path) -> dict`` (picklable by
+        reference, so worker processes and Ray workers can import it).
+    spec : dict
+        JSON-serialisable arguments.
+    deps : tuple of str
+        Keys of tasks that must have finished before this one starts.
+    """
+
+    key: str
+    fn: Callable[[dict, Path], dict]
+    spec: dict = field(default_factory=dict)
+    deps: tuple = ()
+
+    def __post_init__(self) -> None:
+        if not self.key or any(not (c.isalnum() or c in "._-") for c in self.key):
+            raise ValueError(f"task key {self.key!r} must be non-empty and use only letters, digits, '.', '_', '-'")
+
+
+def result_path(results_dir: str | os.PathLike, key: str) -> Path:
+    return Path(results_dir) / "tasks" / f"{key}.json"
+
+
+def run_task(task: Task, results_dir: str | os.PathLike, threads: Optional[int] = None) -> dict:
+    """Run ``task`` unless its result file exists; return the stored record."""
+    path = result_path(results_dir, task.key)
+    if path.exists():
+        return read_json(path)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    seed_everything(seed_from_key(task.key))
+    t0 = time.perf_counter()
+    result = task.fn(task.spec, Path(results_dir))
+    record = {"key": task.key, "spec": task.spec, "result": result, "seconds": time.perf_counter() - t0,
+              "seed": seed_from_key(task.key), "versions": versions()}
+    atomic_write_json(path, record)
+    return record
+
+
+def load_results(results_dir: str | os.PathLike, keys: Iterable[str]) -> dict[str, dict]:
+    """The stored records of ``keys`` (all must be finished)."""
+    return {k: read_json(result_path(results_dir, k)) for k in keys}
+
+
+def _check_graph(tasks: list[Task]) -> dict[str, Task]:
+    by_key: dict[str, Task] = {}
+    for t in tasks:
+        if t.key in by_key:
+            if by_key[t.key].spec != t.spec:
+                raise ValueError(f"two different tasks share the key {t.key!r}")
+            continue
+        by_key[t.key] = t
+    for t in by_key.values():
+        missing = [d for d in t.deps if d not in by_key]
+        if missing:
+            raise ValueError(f"task {t.key!r} depends on unknown tasks {missing}")
+    # cycle check (Kahn)
+    indeg = {k: len(set(t.deps)) for k, t in by_key.items()}
+    users: dict[str, list[str]] = {k: [] for k in by_key}
+    for t in by_key.values():
+        for d in set(t.deps):
+            users[d].append(t.key)
+    ready = [k for k, n in indeg.items() if n == 0]
+    seen = 0
+    while ready:
+        k = ready.pop()
+        seen += 1
+        for u in users[k]:
+            indeg[u] -= 1
+            if indeg[u] == 0:
+                ready.append(u)
+    if seen != len(by_key):
+        raise ValueError("the task graph has a cycle")
+    return by_key
+
+
+def default_executor() -> str:
+    """``local`` when more than one core is free to this process, else ``sequential``."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS
+        cores = os.cpu_count() or 1
+    return "local" if cores > 1 else "sequential"
+
+
+def run_tasks(tasks: Iterable[Task], results_dir: str | os.PathLike, *, executor: str = "sequential",
+              workers: Optional[int] = None, ray_address: Optional[str] = None, max_retries: int = 3,
+              on_done: Optional[Callable[[Task, dict], None]] = None) -> dict[str, dict]:
+    """Run every task (dependencies first) and return ``{key: record}``.
+
+    Parameters
+    ----------
+    executor : {"sequential", "local", "ray"}
+    workers : int, optional
+        Processes for ``local`` (default: the free cores) or CPUs for a local Ray cluster.
+    ray_address : str, optional
+        ``"auto"`` or ``"host:port"`` of a running Ray cluster; ``None`` starts a local one.
+    max_retries : int
+        Times a task whose worker died is submitted again.
+    on_done : callable, optional
+        Called in this process as ``on_done(task, record)`` for every task, finished earlier or now.
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; valid names: {', '.join(EXECUTORS)}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if max_retries < 0:
+        raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+    by_key = _check_graph(list(tasks))
+    Path(results_dir, "tasks").mkdir(parents=True, exist_ok=True)
+    done: dict[str, dict] = {}
+    pending = {}
+    for k, t in by_key.items():  # finished earlier: never recomputed, never sent to a worker
+        p = result_path(results_dir, k)
+        if p.exists():
+            done[k] = read_json(p)
+            if on_done is not None:
+                on_done(t, done[k])
+        else:
+            pending[k] = t
+    if not pending:
+        return done
+    runner = {"sequential": _run_sequential, "local": _run_local, "ray": _run_ray}[executor]
+    runner(pending, done, results_dir, workers=workers, ray_address=ray_address, max_retries=max_retries,
+           on_done=on_done)
+    return done
+
+
+def _ready(pending: dict[str, Task], done: dict, running: set) -> list[Task]:
+    return [t for k, t in pending.items() if k not in running and all(d in done for d in t.deps)]
+
+
+def _run_sequential(pending, done, results_dir, *, on_done, **_):
+    while pending:
+        for t in _ready(pending, done, set()):
+            done[t.key] = run_task(t, results_dir)
+            del pending[t.key]
+            if on_done is not None:
+                on_done(t, done[t.key])
+
+
+def _free_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover
+        return os.cpu_count() or 1
+
+
+def _run_local(pending, done, results_dir, *, workers, max_retries, on_done, **_):
+    workers = workers or _free_cores()
+    threads = max(1, _free_cores() // workers)
+    attempts: dict[str, int] = {}
+    ctx = mp.get_context("spawn")
+    while pending:
+        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        futures: dict[cf.Future, Task] = {}
+        broken = False
+        try:
+            while pending and not broken:
+                running = {t.key for t in futures.values()}
+                for t in _ready(pending, done, running):
+                    futures[pool.submit(run_task, t, results_dir, threads)] = t
+                if not futures:
+                    raise RuntimeError("no task is ready although some are pending (unfinished dependency)")
+                finished, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
+                for fut in finished:
+                    t = futures.pop(fut)
+                    try:
+                        record = fut.result()
+                    except cf.process.BrokenProcessPool:
+                        broken = True
+                        futures[fut] = t  # counted below with the other in-flight tasks
+                        continue
+                    done[t.key] = record
+                    del pending[t.key]
+                    if on_done is not None:
+                        on_done(t, record)
+        finally:
+            pool.shutdown(wait=not broken, cancel_futures=True)
+        if broken:
+            for t in futures.values():
+                if result_path(results_dir, t.key).exists():  # finished just before the pool broke
+                    continue
+                attempts[t.key] = attempts.get(t.key, 0) + 1
+                if attempts[t.key] > max_retries:
+                    raise RuntimeError(f"task {t.key!r} lost its worker {attempts[t.key]} times; giving up")
+                log.warning("a worker died; task %s will be retried (attempt %d)", t.key, attempts[t.key] + 1)
+            # tasks whose files exist are collected on the next pass
+            for k in list(pending):
+                if result_path(results_dir, k).exists():
+                    done[k] = read_json(result_path(results_dir, k))
+                    t = pending.pop(k)
+                    if on_done is not None:
+                        on_done(t, done[k])
+
+
+def _import_ray():
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise ImportError(
+            "the 'ray' executor needs Ray: pip install 'bioplausible[cluster]' (or pip install 'ray[default]'); "
+            "use --executor local or sequential otherwise"
+        ) from None
+    return ray
+
+
+def _run_ray(pending, done, results_dir, *, workers, ray_address, max_retries, on_done, **_):
+    ray = _import_ray()
+    started_here = False
+    if not ray.is_initialized():
+        repo = str(Path(__file__).resolve().parents[1])
+        env = {"PYTHONPATH": os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+        if ray_address is None:
+            ray.init(num_cpus=workers or _free_cores(), include_dashboard=False, log_to_driver=False,
+                     runtime_env={"env_vars": env})
+        else:
+            ray.init(address=ray_address, log_to_driver=False, runtime_env={"env_vars": env})
+        started_here = True
+    remote = ray.remote(num_cpus=1, max_retries=max_retries)(run_task)
+    results_dir = str(Path(results_dir).resolve())
+    try:
+        refs: dict[Any, Task] = {}
+        while pending:
+            running = {t.key for t in refs.values()}
+            for t in _ready(pending, done, running):
+                refs[remote.remote(t, results_dir, 1)] = t
+            if not refs:
+                raise RuntimeError("no task is ready although some are pending (unfinished dependency)")
+            ready, _ = ray.wait(list(refs), num_returns=1)
+            for ref in ready:
+                t = refs.pop(ref)
+                record = ray.get(ref)
+                done[t.key] = record
+                del pending[t.key]
+                if on_done is not None:
+                    on_done(t, record)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _echo(spec: dict, results_dir: Path) -> dict:
+    """A task function that returns its spec (used in examples and tests)."""
+    return dict(spec)
