@@ -180,35 +180,52 @@ class IFTwin(nn.Module):
         """The constant first-layer current ``W_1 x + b_1`` of ``"current"`` input, ``(N, n_1)``."""
         return self.fcs[0](x.flatten(1).to(self.dtype))
 
-    def run(self, inputs: Tensor, steps: int, mode: str = "current") -> list[Tensor]:
-        """Spike trains of every layer, each ``(steps, N, n_l)``.
-
-        ``inputs``: ``(N, n_0)`` analog (``"current"``) or ``(N, steps, n_0)`` spike trains (``"spikes"``).
-        """
+    def _steps(self, inputs: Tensor, steps: int, mode: str):
+        """Yield the spikes of every layer at each step (the core loop of the simulation)."""
         if mode not in ("current", "spikes"):
             raise ValueError(f"unknown input mode {mode!r}; valid: current, spikes")
         if mode == "spikes" and (inputs.dim() != 3 or inputs.shape[1] != steps):
             raise ValueError(f"'spikes' input must have shape (N, steps={steps}, n_in); got {tuple(inputs.shape)}")
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
         x = inputs.to(self.dtype)
         n = x.shape[0]
         mems = [torch.zeros(n, fc.out_features, dtype=self.dtype, device=x.device) for fc in self.fcs]
         prev = [torch.zeros(n, fc.in_features, dtype=self.dtype, device=x.device) for fc in self.fcs]
         const = self.first_current(x) if mode == "current" else None
-        trains = [[] for _ in self.fcs]
         for t in range(steps):
             new = []
             for l, (fc, lif) in enumerate(zip(self.fcs, self.neurons)):
                 cur = const if (l == 0 and const is not None) else fc(prev[l])
                 spk, mems[l] = lif(cur, mems[l])
-                spk = spk.to(self.dtype)  # snntorch's Heaviside returns float32
-                trains[l].append(spk)
-                new.append(spk)
+                new.append(spk.to(self.dtype))  # snntorch's Heaviside returns float32
+            yield new
             # one step of synaptic delay: layer l+1 sees layer l's spikes of this step at the next step
-            if mode == "spikes":
-                prev = [x[:, t, :]] + new[:-1]
-            else:
-                prev = [prev[0]] + new[:-1]
+            prev = [x[:, t, :] if mode == "spikes" else prev[0]] + new[:-1]
+
+    def run(self, inputs: Tensor, steps: int, mode: str = "current") -> list[Tensor]:
+        """Spike trains of every layer, each ``(steps, N, n_l)``.
+
+        ``inputs``: ``(N, n_0)`` analog (``"current"``) or ``(N, steps, n_0)`` spike trains (``"spikes"``).
+        """
+        trains = [[] for _ in self.fcs]
+        for spikes in self._steps(inputs, steps, mode):
+            for l, s in enumerate(spikes):
+                trains[l].append(s)
         return [torch.stack(tr) for tr in trains]
+
+    @torch.no_grad()
+    def output_counts_at(self, inputs: Tensor, checkpoints: Sequence[int], mode: str = "current") -> dict[int, Tensor]:
+        """Output spike counts ``(N, n_out)`` after each number of steps in ``checkpoints``, from one
+        simulation of ``max(checkpoints)`` steps (the network is causal; nothing is stored per step)."""
+        marks = sorted(set(int(c) for c in checkpoints))
+        total = None
+        out = {}
+        for t, spikes in enumerate(self._steps(inputs, marks[-1], mode), start=1):
+            total = spikes[-1].clone() if total is None else total + spikes[-1]
+            if t in marks:
+                out[t] = total.clone()
+        return out
 
     def counts(self, inputs: Tensor, steps: int, mode: str = "current") -> list[Tensor]:
         """Spike counts per sample and neuron for every layer, each ``(N, n_l)``."""

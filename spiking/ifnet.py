@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -58,15 +59,31 @@ INPUT_MODES = ("current", "spikes")
 
 @dataclass
 class IFResult:
-    """Spike counts of every layer, per sample: ``counts[l]`` has shape ``(N, n_l)``."""
+    """Spike counts of every layer, per sample: ``counts[l]`` has shape ``(N, n_l)``.
+
+    ``output_spikes`` holds the output layer's spikes as ``(sample, step, neuron)`` index arrays,
+    so that counts after fewer steps can be read from one run (:meth:`output_counts_at`).
+    """
 
     counts: list[np.ndarray]
     steps: int
     target: str
+    output_spikes: tuple = ()
+    wall_s: float = 0.0
 
     @property
     def predictions(self) -> np.ndarray:
         return self.counts[-1].argmax(1)
+
+    def output_counts_at(self, steps: int) -> np.ndarray:
+        """Output counts ``(N, n_out)`` over the first ``steps`` steps of every sample."""
+        if not 1 <= steps <= self.steps:
+            raise ValueError(f"steps must lie in [1, {self.steps}], got {steps}")
+        sample, step, neuron = self.output_spikes
+        keep = step < steps
+        c = np.zeros_like(self.counts[-1])
+        np.add.at(c, (sample[keep], neuron[keep]), 1)
+        return c
 
 
 def check_if_network(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray]) -> None:
@@ -140,13 +157,15 @@ def simulate_if(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], inp
     if directory is None and target == "cpp_standalone":
         tmp = tempfile.TemporaryDirectory(prefix="bioplausible-if-")
         directory = tmp.name
+    t0 = time.perf_counter()
     try:
         with brian_device(target, directory) as tgt:
-            counts = _run(W, B, x, mode, steps, n, threshold, tgt, directory)
+            counts, out_spikes = _run(W, B, x, mode, steps, n, threshold, tgt, directory)
     finally:
         if tmp is not None:
             tmp.cleanup()
-    return IFResult(counts=counts, steps=steps, target=tgt)
+    return IFResult(counts=counts, steps=steps, target=tgt, output_spikes=out_spikes,
+                    wall_s=time.perf_counter() - t0)
 
 
 @dataclass
@@ -238,7 +257,8 @@ def _run(W, B, x, mode, steps, n, theta, target, directory):
     counts = []
     for mon, w in zip(built.monitors, W):
         step = np.rint(np.asarray(mon.t / dt)).astype(np.int64)
+        idx = np.asarray(mon.i, dtype=np.int64)
         c = np.zeros((n, w.shape[0]), dtype=np.int64)
-        np.add.at(c, (step // steps, np.asarray(mon.i, dtype=np.int64)), 1)
+        np.add.at(c, (step // steps, idx), 1)
         counts.append(c)
-    return counts
+    return counts, (step // steps, step % steps, idx)
