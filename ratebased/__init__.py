@@ -20,11 +20,14 @@ from .models import MLP, MODELS, LeNet, ResNet, build_model
 from .registry import Registry
 from .rules import RULES, Backprop, FeedbackFamily, LearningRule, available_rules, get_rule, register_rule
 from .training import LOSSES, TrainConfig, evaluate, make_optimizer, make_scheduler, train_epoch, train_step
+from .targetprop import DifferenceTargetProp, GaitProp, inverse_reconstruction_error, orthogonality_defect
+from .local import LocalErrors
 
 __all__ = [
     "ACTIVATIONS", "Activation", "FEEDBACK_SPECS", "backprop_twin", "check_finite", "convert",
     "trainable_layers", "angle_deg", "feedback_angles", "gradient_alignment", "MLP", "MODELS", "LeNet",
     "ResNet", "build_model", "Registry", "RULES", "Backprop", "FeedbackFamily", "LearningRule",
     "available_rules", "get_rule", "register_rule", "LOSSES", "TrainConfig", "evaluate", "make_optimizer",
-    "make_scheduler", "train_epoch", "train_step",
+    "make_scheduler", "train_epoch", "train_step", "DifferenceTargetProp", "GaitProp",
+    "inverse_reconstruction_error", "orthogonality_defect", "LocalErrors",
 ]

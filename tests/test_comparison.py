@@ -1,0 +1,134 @@
+"""The comparison: task graph, attack labelling, true-gradient white-box attacks, resume, checks."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import ratebased as rb
+from bridges import attacks
+from bridges.comparison import (CompareConfig, RateFamily, _model_dir, build_tasks, eval_task, masking_checks, merge,
+                                summarise, train_task, write_report)
+from bridges.tasks import run_tasks
+
+FAST = {"epochs": 10, "hidden": [32, 32]}
+
+
+def _cfg(**kw):
+    base = dict(rules=("bp", "fa"), seeds=(0,), epsilons=(0.0, 0.1, 0.3), methods=("fgsm", "pgd"), pgd_steps=3,
+                n_eval=120, rate=FAST)
+    base.update(kw)
+    return CompareConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cmp")
+    cfg = _cfg()
+    tasks = build_tasks(cfg)
+    run_tasks(tasks, out, executor="sequential")
+    return cfg, tasks, out
+
+
+def test_graph_has_every_attack_kind_labelled(finished):
+    cfg, tasks, out = finished
+    rows = merge(tasks, out)
+    kinds = {(r["rule"], r["attack"], r["method"], r["source"]) for r in rows}
+    assert kinds == {("bp", "whitebox", "fgsm", ""), ("bp", "whitebox", "pgd", ""),
+                     ("fa", "whitebox", "fgsm", ""), ("fa", "whitebox", "pgd", ""),
+                     ("fa", "transfer", "fgsm", "bp"), ("fa", "transfer", "pgd", "bp")}
+    assert all(r["simulator"] == "torch" and r["family"] == "rate" and r["n_eval"] == 120 for r in rows)
+    assert all("torch" in r["versions"] and r["config"]["seed"] == r["seed"] for r in rows)
+
+
+def test_epsilon_zero_is_clean_accuracy_and_accuracy_falls(finished):
+    cfg, tasks, out = finished
+    rows = merge(tasks, out)
+    acc = {(r["rule"], r["attack"], r["method"], r["epsilon"]): r["accuracy"] for r in rows}
+    for rule in ("bp", "fa"):
+        clean = acc[(rule, "whitebox", "fgsm", 0.0)]
+        assert clean > 0.8
+        assert acc[(rule, "transfer" if rule == "fa" else "whitebox", "fgsm", 0.0)] == clean
+        assert acc[(rule, "whitebox", "pgd", 0.3)] < acc[(rule, "whitebox", "fgsm", 0.1)] < clean
+
+
+def test_whitebox_attack_on_fa_uses_the_true_gradient(finished):
+    cfg, tasks, out = finished
+    t = next(t for t in tasks if t.fn is eval_task and t.spec["rule"] == "fa" and t.spec["attack"] == "whitebox"
+             and t.spec["method"] == "fgsm" and t.spec["epsilon"] == 0.1)
+    fa_model = RateFamily.load(_model_dir(out, "rate", t.spec["config"]))
+    from bridges.rate_runs import load_rate_model
+    model, _, _ = load_rate_model(_model_dir(out, "rate", t.spec["config"]))
+    plain = rb.convert(model, "bp")  # an independent BP-autograd copy of the FA model
+    assert not any(isinstance(m, rb.feedback.FeedbackLinear) for m in plain.modules())
+    from bridges.comparison import _eval_data
+    x, y = _eval_data(t.spec)
+    x_true = attacks.fgsm(plain.eval(), x, y, 0.1, seed=t.spec["attack_seed"])
+    x_feedback = attacks.fgsm(model.eval(), x, y, 0.1, seed=t.spec["attack_seed"])  # the FA backward path
+    assert not torch.equal(x_true, x_feedback)
+    acc_true = float((np.asarray(fa_model.predict(x_true)) == y.numpy()).mean())
+    assert eval_task(t.spec, out)["accuracy"] == pytest.approx(acc_true, abs=0)
+
+
+def test_rerun_recomputes_nothing(finished):
+    cfg, tasks, out = finished
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "tasks").iterdir()}
+    calls = []
+    run_tasks(build_tasks(cfg), out, executor="sequential", on_done=lambda t, r: calls.append(t.key))
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "tasks").iterdir()}
+    assert before == after and len(calls) == len(tasks)
+
+
+def test_model_cache_is_keyed_by_config(finished, tmp_path):
+    cfg, tasks, out = finished
+    train = next(t for t in tasks if t.fn is train_task and t.spec["rule"] == "bp")
+    rec = train_task(train.spec, out)  # cached: returns the stored record without training
+    assert rec["model_dir"].startswith("models/rate-")
+    other = dict(train.spec, config=dict(train.spec["config"], lr=0.01))
+    assert _model_dir(out, "rate", other["config"]) != _model_dir(out, "rate", train.spec["config"])
+
+
+def test_report_files(finished, tmp_path):
+    cfg, tasks, out = finished
+    rows = merge(tasks, out)
+    rep = write_report(tmp_path, cfg, rows, {}, "compare.py --test", {"torch": torch.__version__})
+    text = (tmp_path / "report.md").read_text()
+    for needle in ("FGSM white-box (true gradient)", "PGD transfer from bp", "Gradient-masking checks",
+                   "| fa | torch |", "compare.py --test"):
+        assert needle in text
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert len(data["rows"]) == len(rows) and data["masking_checks"].keys() == {"bp", "fa"}
+    assert (tmp_path / "results.csv").read_text().count("\n") == len(rows) + 1
+    assert all((tmp_path / p).stat().st_size > 1000 for p in rep["plots"])
+
+
+def test_masking_checks_flag_transfer_beating_whitebox_and_pgd_plateaus():
+    s = {
+        ("a", "whitebox", "fgsm", "", 0.3): {"mean": 0.6, "std": 0, "n_seeds": 1},
+        ("a", "transfer", "fgsm", "bp", 0.3): {"mean": 0.2, "std": 0, "n_seeds": 1},
+        ("a", "whitebox", "pgd", "", 0.3): {"mean": 0.5, "std": 0, "n_seeds": 1},
+        ("b", "whitebox", "fgsm", "", 0.3): {"mean": 0.1, "std": 0, "n_seeds": 1},
+        ("b", "transfer", "fgsm", "bp", 0.3): {"mean": 0.3, "std": 0, "n_seeds": 1},
+        ("b", "whitebox", "pgd", "", 0.3): {"mean": 0.0, "std": 0, "n_seeds": 1},
+    }
+    c = masking_checks(s, ("a", "b"), (0.0, 0.3))
+    assert c["a"]["suspect"] and c["a"]["pgd_not_to_zero"] and c["a"]["transfer_beats_whitebox"][0]["epsilon"] == 0.3
+    assert not c["b"]["suspect"]
+
+
+def test_summary_mean_and_std_over_seeds():
+    rows = [{"rule": "bp", "attack": "whitebox", "method": "fgsm", "source": "", "epsilon": 0.1, "accuracy": a,
+             "family": "rate", "simulator": "torch"} for a in (0.5, 0.7, 0.9)]
+    v = summarise(rows)[("bp", "whitebox", "fgsm", "", 0.1)]
+    assert v["mean"] == pytest.approx(0.7) and v["std"] == pytest.approx(0.2) and v["n_seeds"] == 3
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"epsilons": (0.1, -0.1)}, "epsilon -0.1"), ({"epsilons": (float("nan"),)}, "epsilon nan"),
+    ({"methods": ("cw",)}, "unknown attack method 'cw'"), ({"rules": ("bp", "hebb")}, "unknown learning rule 'hebb'"),
+    ({"seeds": ()}, "seeds is empty"), ({"sources": ("stdp-association",)}, "must be a rate-based rule"),
+    ({"pgd_steps": 0}, "pgd_steps"),
+], ids=["neg-eps", "nan-eps", "method", "rule", "seeds", "source", "pgd-steps"])
+def test_bad_configs_raise(kw, match):
+    with pytest.raises(ValueError, match=match):
+        _cfg(**kw)
