@@ -22,6 +22,8 @@ RATE_DEFAULTS = {
 #: rule -> overrides (data-set independent), from the full-MNIST runs in docs/RESULTS.md
 RATE_RULE_OVERRIDES: dict[str, dict] = {
     "fa": {"weight_decay": 1e-4},
+    "gait": {"activation": "leaky_relu"},  # GAIT-prop inverts every layer: needs an invertible activation
+    "dtp": {"activation": "tanh"},         # as in Lee et al. 2015
 }
 
 #: data set -> spiking-run fields shared by both spiking rules

@@ -2,7 +2,8 @@
 """Epoch time of every learning rule relative to backpropagation, measured in one process.
 
 Trains each rule for one epoch of full MNIST (60,000 images; or a stand-in of the same size with
---synthetic) on the same MLP 784-256-256-10, batch 128, Adam. Rules are interleaved over
+--synthetic) on the same MLP 784-256-256-10 (ReLU; leaky-ReLU for GAIT-prop, which must invert
+it), batch 128, Adam. Rules are interleaved over
 --repeats rounds and each rule's fastest epoch is kept, so that load from other processes hits all
 rules alike.
 
@@ -64,13 +65,14 @@ def main(argv=None) -> int:
         data_name = "MNIST train (60000)"
     x, y = x.to(dev), y.to(dev)
     hidden = tuple(int(h) for h in args.hidden.split(","))
-    base = rb.MLP(784, hidden, 10)
+    # GAIT-prop needs an invertible activation (leaky-ReLU); every other rule uses ReLU. Both cost the same.
+    bases = {"relu": rb.MLP(784, hidden, 10), "leaky_relu": rb.MLP(784, hidden, 10, activation="leaky_relu")}
     cfg = rb.TrainConfig(epochs=1, batch_size=args.batch_size)
     loss_fn = torch.nn.functional.cross_entropy
     setups = {}
     for r in rules:
         rule = rb.get_rule(r)
-        model = rule.prepare(base, seed=args.seed).to(dev)
+        model = rule.prepare(bases["leaky_relu" if r == "gait" else "relu"], seed=args.seed).to(dev)
         setups[r] = (rule, model, rb.make_optimizer(model, cfg))
     # warm-up: a few batches per rule (allocator, kernels)
     for rule, model, opt in setups.values():
