@@ -132,3 +132,24 @@ def test_summary_mean_and_std_over_seeds():
 def test_bad_configs_raise(kw, match):
     with pytest.raises(ValueError, match=match):
         _cfg(**kw)
+
+
+@pytest.mark.slow
+def test_spiking_rules_in_the_comparison_end_to_end(tmp_path):
+    """Both spiking rules train in Brian2, are attacked through the snntorch twin (surrogate, EOT) and
+    by transfer from BP, and are evaluated in Brian2."""
+    cfg = _cfg(rules=("bp", "stdp-association", "spiking-local"), epsilons=(0.0, 0.2), methods=("fgsm",),
+               n_eval_spiking=16, eot_samples=2,
+               spiking={"n_train": 40, "hidden": [12, 12], "t_present_ms": 20.0, "dt_ms": 1.0, "chunk_size": 40,
+                        "target": "cpp_standalone"})
+    tasks = build_tasks(cfg)
+    run_tasks(tasks, tmp_path, executor="sequential")
+    rows = merge(tasks, tmp_path)
+    spk = [r for r in rows if r["family"] == "spiking"]
+    assert {r["simulator"] for r in spk} == {"brian2"}
+    assert {(r["rule"], r["attack"]) for r in spk} == {(r, a) for r in ("stdp-association", "spiking-local")
+                                                         for a in ("surrogate", "transfer")}
+    assert all(r["n_eval"] == 16 and 0 <= r["accuracy"] <= 1 for r in spk)
+    clean = {(r["rule"], r["attack"]): r["accuracy"] for r in spk if r["epsilon"] == 0.0}
+    for rule in ("stdp-association", "spiking-local"):
+        assert clean[(rule, "surrogate")] == clean[(rule, "transfer")]  # eps 0: the same clean evaluation
