@@ -43,15 +43,23 @@ def plot(result: dict, ax=None):
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.5))
     steps = result["steps"]
-    ax.plot(steps, [100 * result["twin_accuracy"][str(s)] for s in steps], "o-", label="snntorch twin (all test)")
-    ax.plot(steps, [100 * result["brian2_accuracy"][str(s)] for s in steps], "s--",
-            label=f"Brian2 (first {result['n_brian']} test)")
-    ax.axhline(100 * result["source_accuracy"], color="k", lw=1, label=f"source ANN ({result['rule']})")
+    twin = [100 * result["twin_accuracy"][str(s)] for s in steps]
+    brian = [100 * result["brian2_accuracy"][str(s)] for s in steps]
+    src = 100 * result["source_accuracy"]
+    ax.plot(steps, twin, "o-", label=f"snntorch twin ({result['n_test']} test images)")
+    ax.plot(steps, brian, "s--", label=f"Brian2 (first {result['n_brian']} test images)")
+    ax.axhline(src, color="k", lw=1, label=f"source ANN ({result['rule']}, {result['n_test']} images)")
+    lo = min(twin + brian + [src])
+    ax.set_ylim(lo - 0.5, max(twin + brian + [src]) + 0.3)
+    ax.set_xscale("log")
+    ax.set_xticks(steps)
+    ax.set_xticklabels([str(s) for s in steps])
+    ax.minorticks_off()
     ax.set_xlabel("simulation steps")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_xscale("log")
-    ax.set_title(f"ANN-to-SNN conversion, {result['normalisation']} normalisation, {result['input']} input")
-    ax.legend(fontsize=8)
+    ax.set_title(f"{result['rule']} MLP -> IF SNN ({result['normalisation']} norm., {result['input']} input)",
+                 fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
     return ax
 
 
