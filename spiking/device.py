@@ -37,11 +37,26 @@ from typing import Iterator
 import brian2 as b2
 from brian2.devices.device import runtime_device
 
-__all__ = ["TARGETS", "resolve_target", "has_cpp_compiler", "use_target", "reset_device", "brian_device"]
+__all__ = [
+    "TARGETS", "resolve_target", "has_cpp_compiler", "use_target", "reset_device", "brian_device",
+    "claim_device", "device_owner",
+]
 
 logger = logging.getLogger(__name__)
 
 TARGETS = ("cpp_standalone", "cython", "numpy")
+
+_OWNER: list = [None]  # object that built the project the current device holds (see claim_device)
+
+
+def claim_device(owner: object) -> None:
+    """Record that ``owner`` built what the current device holds (cleared by every reset)."""
+    _OWNER[0] = owner
+
+
+def device_owner() -> object:
+    """The object that last claimed the device since the last reset (None if none)."""
+    return _OWNER[0]
 
 
 @functools.lru_cache(maxsize=1)
@@ -94,6 +109,7 @@ def resolve_target(target: str) -> str:
 
 def reset_device() -> None:
     """Forget every standalone project state and return Brian2 to runtime mode."""
+    _OWNER[0] = None
     dev = b2.get_device()
     if dev is not runtime_device:
         dev.reinit()

@@ -80,14 +80,20 @@ def check_rates(rates: np.ndarray, n_in: int, *, max_rate_hz: float | None = Non
     return rates
 
 
-def poisson_rates(x: np.ndarray, max_rate_hz: float) -> np.ndarray:
+def poisson_rates(x: np.ndarray, max_rate_hz: float, total_rate_hz: float | None = None) -> np.ndarray:
     """Rate code: ``rate = x * max_rate_hz`` for features ``x`` in [0, 1].
+
+    With ``total_rate_hz`` each sample is instead scaled so that its rates sum to
+    ``total_rate_hz`` (intensity normalisation: a thin "1" drives the network as much as a bold
+    "0"), then clipped to ``max_rate_hz``; an all-zero sample stays silent.
 
     Parameters
     ----------
     x : array, shape (N, n_features) in [0, 1]
     max_rate_hz : float
-        Rate of a feature equal to 1 (> 0).
+        Rate of a feature equal to 1 (> 0), and the cap of every rate.
+    total_rate_hz : float, optional
+        Summed rate of every sample (> 0).
 
     Returns
     -------
@@ -96,7 +102,13 @@ def poisson_rates(x: np.ndarray, max_rate_hz: float) -> np.ndarray:
     if not (np.isfinite(max_rate_hz) and max_rate_hz > 0):
         raise ValueError(f"max_rate_hz must be a positive finite number, got {max_rate_hz!r}")
     feats = as_features(x, _n_features(x))
-    return feats * float(max_rate_hz)
+    if total_rate_hz is None:
+        return feats * float(max_rate_hz)
+    if not (np.isfinite(total_rate_hz) and total_rate_hz > 0):
+        raise ValueError(f"total_rate_hz must be a positive finite number or None, got {total_rate_hz!r}")
+    sums = feats.sum(axis=1, keepdims=True)
+    scale = np.divide(float(total_rate_hz), sums, out=np.zeros_like(sums), where=sums > 0)
+    return np.minimum(feats * scale, float(max_rate_hz))
 
 
 def latency_steps(x: np.ndarray, n_present: int, *, threshold: float = 0.0) -> np.ndarray:

@@ -31,15 +31,13 @@ from pathlib import Path
 import brian2 as b2
 import numpy as np
 
-from .device import reset_device, use_target
+from .device import claim_device, device_owner, reset_device, use_target
 from .network import BuiltNetwork, build_network, read_state
 from .params import NetworkConfig, config_to_dict
 
 __all__ = ["ChunkResult", "StandaloneEngine", "RuntimeEngine", "make_engine", "default_cache_dir"]
 
 logger = logging.getLogger(__name__)
-
-_ACTIVE_STANDALONE: list = [None]  # the engine that currently owns the standalone device
 
 
 def default_cache_dir() -> Path:
@@ -64,6 +62,11 @@ class ChunkResult:
     raster : dict name -> (neuron index, spike time in ms), only when recording.
     wall_s : float
         Wall time of the simulation (binary run or ``net.run``).
+    sample_counts : dict name -> ndarray (n_slots * n_copies, n_layer)
+        Spikes per sample and neuron of every hidden layer and the output.
+    out_drive : ndarray (n_slots * n_copies, n_out)
+        Summed synaptic input (mV) each output neuron received per sample (prediction
+        tie-breaker).
     """
 
     state: dict[str, np.ndarray]
@@ -71,27 +74,36 @@ class ChunkResult:
     layer_counts: dict[str, np.ndarray]
     raster: dict[str, tuple[np.ndarray, np.ndarray]]
     wall_s: float
+    sample_counts: dict[str, np.ndarray]
+    out_drive: np.ndarray
 
 
-def _collect(built: BuiltNetwork, wall_s: float) -> ChunkResult:
+def _collect(built: BuiltNetwork, wall_s: float, state: dict[str, np.ndarray]) -> ChunkResult:
     cfg, K = built.cfg, built.n_copies
     n_out = cfg.n_out
-    i = np.asarray(built.out_mon.i[:], dtype=np.int64)
-    t_ms = np.asarray(built.out_mon.t[:] / b2.ms, dtype=np.float64)
-    step = np.rint(t_ms / cfg.sim.dt_ms).astype(np.int64)
-    sample = (step // cfg.sim.steps_per_sample) * K + i // n_out
-    counts = np.zeros((built.n_slots * K, n_out), dtype=np.int64)
-    np.add.at(counts, (sample, i % n_out), 1)
-    layer_counts = {
-        name: np.asarray(mon.count[:], dtype=np.int64).reshape(K, -1).sum(axis=0)
-        for name, mon in built.count_mons.items()
-    }
-    layer_counts["out"] = np.asarray(built.out_mon.count[:], dtype=np.int64).reshape(K, -1).sum(axis=0)
+    mons = {**built.count_mons, "out": built.out_mon}
+    sample_counts = {}
+    for name, mon in mons.items():
+        n = len(mon.source) // K
+        i = np.asarray(mon.i[:], dtype=np.int64)
+        step = np.rint(np.asarray(mon.t[:] / b2.ms, dtype=np.float64) / cfg.sim.dt_ms).astype(np.int64)
+        sample = (step // cfg.sim.steps_per_sample) * K + i // n
+        counts = np.zeros((built.n_slots * K, n), dtype=np.int64)
+        np.add.at(counts, (sample, i % n), 1)
+        sample_counts[name] = counts
+    layer_counts = {name: c.sum(axis=0) for name, c in sample_counts.items()}
+    counts = sample_counts["out"]
+    # drive of slot s is recorded at the start of slot s + 1; the last one is the final value
+    rec = np.asarray(built.drive_mon.drive[:] / b2.mV, dtype=np.float64).T  # (n_records, K * n_out)
+    final = np.asarray(built.layers["out"].drive[:] / b2.mV, dtype=np.float64)[None, :]
+    per_slot = np.vstack([rec[1:built.n_slots], final])
+    drive = per_slot.reshape(built.n_slots * K, n_out)
     raster = {
         name: (np.asarray(mon.i[:], dtype=np.int64), np.asarray(mon.t[:] / b2.ms, dtype=np.float64))
         for name, mon in built.raster_mons.items()
     }
-    return ChunkResult(read_state(built), counts, layer_counts, raster, wall_s)
+    new_state = {**{k: np.array(v, copy=True) for k, v in state.items()}, **read_state(built)}
+    return ChunkResult(new_state, counts, layer_counts, raster, wall_s, sample_counts, drive)
 
 
 def _check_chunk(built_cfg: NetworkConfig, n_slots: int, K: int, stim: np.ndarray, labels: np.ndarray | None,
@@ -130,7 +142,7 @@ class RuntimeEngine:
             b2.seed(int(rng_seed))
             t0 = time.perf_counter()
             built.net.run(built.duration, namespace={})
-            return _collect(built, time.perf_counter() - t0)
+            return _collect(built, time.perf_counter() - t0, state)
         finally:
             reset_device()
 
@@ -159,6 +171,7 @@ class StandaloneEngine:
             {
                 "cfg": config_to_dict(cfg), "n_slots": n_slots, "n_copies": n_copies, "learning": learning,
                 "record": record, "brian2": b2.__version__, "layout": 1,
+                "cflags": list(b2.prefs.codegen.cpp.extra_compile_args_gcc),
             },
             sort_keys=True,
         )
@@ -168,9 +181,8 @@ class StandaloneEngine:
         self.build_s = 0.0
 
     def _ensure_built(self, state: dict[str, np.ndarray]) -> BuiltNetwork:
-        if _ACTIVE_STANDALONE[0] is self and self._built is not None:
+        if device_owner() is self and self._built is not None:
             return self._built
-        _ACTIVE_STANDALONE[0] = None
         t0 = time.perf_counter()
         self.directory.mkdir(parents=True, exist_ok=True)
         with _dir_lock(self.directory):
@@ -187,12 +199,14 @@ class StandaloneEngine:
                 f"brian::_random_generators[_i].seed((unsigned long) brian::{seed_arr}[0] + _i);",
             )
             built.net.run(built.duration, report=None, namespace={})
+            # the machine is shared: compile with at most 2 parallel jobs (Brian2's default is -j)
+            b2.prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{min(2, os.cpu_count() or 1)}"]
             dev.build(directory=str(self.directory), compile=True, run=False, with_output=False,
                       results_directory=f"results_{os.getpid()}")
         self.build_s = time.perf_counter() - t0
         logger.info("standalone project %s ready in %.1f s", self.directory, self.build_s)
         self._built = built
-        _ACTIVE_STANDALONE[0] = self
+        claim_device(self)
         return built
 
     def run(self, state: dict[str, np.ndarray], stim: np.ndarray, labels: np.ndarray | None,
@@ -209,6 +223,7 @@ class StandaloneEngine:
         for name, view in built.wsum.items():
             run_args[view] = np.asarray(state[name], dtype=np.float64).sum(axis=0) * b2.mV
         dev = b2.get_device()
+        _drop_dead_cache_entries(dev)
         t0 = time.perf_counter()
         try:
             dev.run(directory=str(self.directory), with_output=False, run_args=run_args)
@@ -216,14 +231,24 @@ class StandaloneEngine:
             for fname in list(dev.run_args_arrays):
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(self.directory / "static_arrays" / fname)
-        return _collect(built, time.perf_counter() - t0)
+        return _collect(built, time.perf_counter() - t0, state)
 
     def close(self) -> None:
         """Give the global device back (runtime mode) if this engine holds it."""
-        if _ACTIVE_STANDALONE[0] is self:
-            _ACTIVE_STANDALONE[0] = None
+        if device_owner() is self:
             reset_device()
         self._built = None
+
+
+def _drop_dead_cache_entries(dev) -> None:
+    """Work around Brian2 2.9 issue #1673 (fixed in 2.10): ``device.run(run_args=...)`` walks
+    ``array_cache`` and dereferences each variable's owner, which raises ``ReferenceError`` once
+    an owner (e.g. a temporary object of the build) has been garbage-collected."""
+    for var in list(dev.array_cache):
+        try:
+            hasattr(var.owner, "name")
+        except ReferenceError:
+            del dev.array_cache[var]
 
 
 @contextlib.contextmanager

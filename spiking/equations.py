@@ -13,6 +13,7 @@ Variable names shared by all groups
 ``r`` (1)          filtered spikes read by the local-error readout, decays with ``tau_r``
 ``theta`` (volt)   adaptive threshold (only with ``LIFParams.theta_plus_mV > 0``)
 ``I_teach`` (volt) teacher drive added to the resting level (output of the STDP rule)
+``hold`` (volt)    teacher hold-back: threshold raise of the non-label outputs while learning
 ``learn`` (shared) 1 while the current sample is a learning sample, else 0
 ``label_now`` (shared) label of the current sample (-1: none)
 
@@ -26,7 +27,7 @@ label_now : 1 (shared)
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from .params import SURROGATES
 
@@ -34,11 +35,11 @@ __all__ = [
     "lif_equations",
     "lif_threshold",
     "lif_reset",
-    "sample_reset_code",
+    "sample_start_code",
+    "normalisation_synapse_code",
     "input_equations",
     "input_threshold",
     "stdp_synapse_code",
-    "normalisation_codes",
     "inhibition_synapse_code",
     "local_error_hidden_extra",
     "local_error_output_extra",
@@ -62,7 +63,8 @@ def lif_equations(
     adaptive : bool
         Add the adaptive threshold ``theta`` (decays only while ``learn == 1``).
     teacher : bool
-        Add the teacher drive ``I_teach`` to the membrane's resting level.
+        Add the teacher drive ``I_teach`` (raises the resting level) and the hold-back ``hold``
+        (raises the threshold, see :func:`lif_threshold`).
     traces : mapping
         Trace variable name -> time-constant name in the namespace, e.g.
         ``{"xtr": "tau_pre", "ytr": "tau_post"}``.
@@ -77,6 +79,7 @@ def lif_equations(
         lines.append("dtheta/dt = -learn * theta / tau_theta : volt")
     if teacher:
         lines.append("I_teach : volt")
+        lines.append("hold : volt")
     lines.append("learn : 1 (shared)")
     lines.append("label_now : 1 (shared)")
     if extra:
@@ -84,9 +87,10 @@ def lif_equations(
     return "\n".join(lines)
 
 
-def lif_threshold(*, adaptive: bool) -> str:
+def lif_threshold(*, adaptive: bool, teacher: bool = False) -> str:
     """Spike condition (``not_refractory`` is added by Brian2)."""
-    return "v > v_thresh + theta" if adaptive else "v > v_thresh"
+    cond = "v > v_thresh + theta" if adaptive else "v > v_thresh"
+    return cond + " + hold" if teacher else cond
 
 
 def lif_reset(*, adaptive: bool, traces: Mapping[str, str]) -> str:
@@ -99,47 +103,109 @@ def lif_reset(*, adaptive: bool, traces: Mapping[str, str]) -> str:
     return "\n".join(lines)
 
 
-def sample_reset_code(*, traces: Mapping[str, str], learn_expr: str, teacher: bool, has_label: bool) -> str:
-    """Code run at the start of every sample (Brian2 ``run_regularly``, ``when='start'``).
+def sample_start_code(
+    *,
+    traces: Mapping[str, str],
+    learn_expr: str,
+    teacher: bool,
+    has_label: bool,
+    normalised: Sequence[str] = (),
+    homeostasis: bool = False,
+    label_expr: str = "label(t)",
+    drive: bool = False,
+) -> str:
+    """Code run by a layer on the first step of every sample (``run_regularly``, ``when='start'``).
 
-    Resets membrane, traces and refractoriness, then sets ``learn`` and ``label_now`` for the
-    new sample (from the ``label`` TimedArray when ``has_label``) and the teacher drive.
+    In order: remember ``learn`` of the sample that just ended (``learn_prev``); set
+    ``label_now`` and ``learn`` of the new sample (from the ``label`` TimedArray when
+    ``has_label``, else no learning); for every normalised projection ``p`` compute the factor
+    ``norm_p = 1 + learn_prev * (total_p / wsum_p - 1)`` and rescale the running sum ``wsum_p``
+    (the synapses then multiply ``w`` by ``norm_p``, see :func:`normalisation_synapse_code`);
+    target-rate homeostasis ``theta <- max(theta - learn_prev * theta_drop, theta_min)``; reset
+    membrane, traces and refractoriness; set the teacher drive.
+
+    Parameters
+    ----------
+    traces : mapping of trace names (reset to 0)
+    learn_expr : str
+        Expression of ``learn`` given ``label_now``.
+    teacher : bool
+        Set ``I_teach`` and ``hold`` (output layer of the STDP rule).
+    has_label : bool
+        Whether labels exist (learning builds).
+    normalised : sequence of str
+        Names ``p`` of the normalised incoming projections (variables ``wsum_p``, ``norm_p``,
+        constant ``total_p``).
+    homeostasis : bool
+        Apply target-rate homeostasis (constant ``theta_drop``).
+    label_expr : str
+        Where the label comes from: the ``label`` TimedArray (``"label(t)"``) or a shared
+        variable set from Python between runs (``"label_in"``, see :func:`input_threshold`).
+    drive : bool
+        Reset ``drive`` (output layer: summed synaptic input of the sample, the tie-breaker of
+        the prediction).
     """
+    lines = ["learn_prev = learn"]
     if has_label:
-        lines = ["label_now = label(t)", f"learn = {learn_expr}"]
+        lines += [f"label_now = {label_expr}", f"learn = {learn_expr}"]
     else:
-        lines = ["label_now = -1", "learn = 0"]
-    lines.append("v = v_rest")
+        lines += ["label_now = -1", "learn = 0"]
+    for p in normalised:
+        lines.append(f"norm_{p} = 1 + learn_prev * (total_{p} / clip(wsum_{p}, 1e-9 * volt, 1e9 * volt) - 1)")
+        lines.append(f"wsum_{p} = wsum_{p} * norm_{p}")
+    if homeostasis:
+        lines.append("theta = clip(theta - learn_prev * theta_drop, theta_min, 1 * volt)")
+    # refractoriness first: every write to v is conditional on not_refractory (``unless refractory``)
+    lines += ["lastspike = -1e4 * second", "not_refractory = True", "v = v_rest"]
     lines += [f"{name} = 0" for name in traces]
-    lines += ["lastspike = -1e4 * second", "not_refractory = True"]
+    if drive:
+        lines.append("drive = 0 * volt")
     if teacher:
-        lines.append(
-            "I_teach = learn * (teacher_exc * int(i == label_now) - teacher_inh * int(i != label_now))"
-        )
+        lines.append("I_teach = learn * teacher_exc * int(i == label_now)")
+        lines.append("hold = learn * teacher_inh * int(i != label_now)")
     return "\n".join(lines)
 
 
-def input_equations() -> str:
-    """Input group: presynaptic trace and the per-run RNG seed slot (set via ``run_args``)."""
-    return "dxtr/dt = -xtr / tau_pre : 1\nrng_seed : integer (shared)"
+def normalisation_synapse_code(projection: str) -> str:
+    """Synapse side of the normalisation (runs right after :func:`sample_start_code` of the
+    post layer): ``w <- w * norm_post``. Normalised weights are not clipped to ``w_max``."""
+    return f"w = w * norm_{projection}_post"
 
 
-def input_threshold(encoding: str) -> str:
+STIMULUS_SOURCES = ("timed", "variable")
+
+
+def input_equations(encoding: str = "poisson", source: str = "timed") -> str:
+    """Input group: presynaptic trace and the per-run RNG seed slot (set via ``run_args``);
+    with ``source="variable"`` also the per-neuron stimulus ``stim_var`` set from Python."""
+    lines = ["dxtr/dt = -xtr / tau_pre : 1", "rng_seed : integer (shared)"]
+    if source == "variable":
+        lines.append("stim_var : hertz" if encoding == "poisson" else "stim_var : 1")
+    return "\n".join(lines)
+
+
+def input_threshold(encoding: str, source: str = "timed") -> str:
     """Spike condition of the input group for an encoding.
 
     ``poisson``: while the stimulus is on (first ``n_present`` steps of each sample), neuron
-    ``i`` spikes in a step with probability ``stim(t, i) * dt`` (``stim`` in Hz).
-    ``latency``: neuron ``i`` spikes once, at step ``stim(t, i)`` of the sample (``-1``: never).
-    The ``rand()`` call comes last so that silent inputs cost no random number.
+    ``i`` spikes in a step with probability ``rate * dt`` (rate in Hz).
+    ``latency``: neuron ``i`` spikes once, at step ``lat`` of the sample (``-1``: never).
+    The stimulus is ``stim(t, i)`` (a TimedArray with one row per sample, ``source="timed"``)
+    or the variable ``stim_var`` set from Python between runs (``source="variable"``, the
+    naive one-``run()``-per-sample protocol). The ``rand()`` call comes last so that silent
+    inputs cost no random number.
     """
+    if source not in STIMULUS_SOURCES:
+        raise ValueError(f"unknown stimulus source {source!r}; choose one of {list(STIMULUS_SOURCES)}")
+    s = "stim(t, i)" if source == "timed" else "stim_var"
     if encoding == "poisson":
-        return "(timestep(t, dt) % n_sample) < n_present and stim(t, i) > 0 * Hz and rand() < stim(t, i) * dt"
+        return f"(timestep(t, dt) % n_sample) < n_present and {s} > 0 * Hz and rand() < {s} * dt"
     if encoding == "latency":
-        return "(timestep(t, dt) % n_sample) == stim(t, i)"
+        return f"(timestep(t, dt) % n_sample) == {s}"
     raise ValueError(f"unknown encoding {encoding!r}; choose 'poisson' or 'latency'")
 
 
-def stdp_synapse_code(*, wsum_name: str | None) -> dict[str, str]:
+def stdp_synapse_code(*, wsum_name: str | None, hold: bool = False) -> dict[str, str]:
     """Pair-based trace STDP with bounds; the weight is also the PSP amplitude (delta synapse).
 
     On a presynaptic spike: ``v_post += w`` (if the target is not refractory), then
@@ -147,12 +213,15 @@ def stdp_synapse_code(*, wsum_name: str | None) -> dict[str, str]:
     ``w <- clip(w + eta_plus * (xtr_pre - x_offset), w_min, w_max)``. Both only when
     ``learn_post == 1`` (written as ``w + learn * (clip(...) - w)`` so that a non-learning
     sample leaves ``w`` bit-identical). When ``wsum_name`` is given, the change is added to
-    that post variable, which tracks the sum of incoming weights for normalisation.
+    that post variable, which tracks the sum of incoming weights for normalisation. With
+    ``hold`` (output of the STDP rule) a presynaptic spike onto a neuron the teacher holds back
+    (``hold_post > 0``) is also depressed by ``eta_hold``.
     """
     track = f"\n{wsum_name}_post += w_new - w" if wsum_name else ""
+    held = " - eta_hold * int(hold_post > 0 * volt)" if hold else ""
     on_pre = (
         "v_post += w * int(not_refractory_post)\n"
-        "w_new = w + learn_post * (clip(w - eta_minus * ytr_post, w_min, w_max) - w)"
+        f"w_new = w + learn_post * (clip(w - eta_minus * ytr_post{held}, w_min, w_max) - w)"
         f"{track}\nw = w_new"
     )
     on_post = (
@@ -160,22 +229,6 @@ def stdp_synapse_code(*, wsum_name: str | None) -> dict[str, str]:
         f"{track}\nw = w_new"
     )
     return {"model": "w : volt", "on_pre": on_pre, "on_post": on_post}
-
-
-def normalisation_codes(wsum_name: str, norm_name: str, total_name: str) -> tuple[str, str]:
-    """Multiplicative normalisation of incoming weights, run at every sample boundary.
-
-    Returns ``(group_code, synapse_code)``: the post group computes the factor
-    ``norm = 1 + learn * (total / wsum - 1)`` (``learn`` still of the sample that just ended, so
-    evaluation leaves weights untouched) and rescales its running sum; the synapses then
-    multiply ``w`` by ``norm_post``. Normalised weights are not clipped to ``w_max``.
-    """
-    group = (
-        f"{norm_name} = 1 + learn * ({total_name} / clip({wsum_name}, 1e-9 * volt, 1e9 * volt) - 1)\n"
-        f"{wsum_name} = {wsum_name} * {norm_name}"
-    )
-    synapse = f"w = w * {norm_name}_post"
-    return group, synapse
 
 
 def inhibition_synapse_code() -> dict[str, str]:
@@ -209,12 +262,13 @@ def readout_equations() -> str:
 
 def three_factor_code() -> str:
     """Three-factor update of a local-error projection (a ``run_regularly`` every
-    ``update_every`` steps, ``when='end'``)::
+    ``update_every`` steps, ``when='end'``), after the burn-in of each sample::
 
         w <- clip(w - learn * eta * dt_update * xtr_pre * sg_post * delta_post, -w_bound, w_bound)
     """
     return (
-        "w = clip(w - learn_post * eta * dt_update * xtr_pre * sg_post * delta_post, -w_bound, w_bound)"
+        "w = clip(w - learn_post * int(timestep(t, dt) % n_sample >= n_burnin) * eta * dt_update"
+        " * xtr_pre * sg_post * delta_post, -w_bound, w_bound)"
     )
 
 
@@ -225,13 +279,17 @@ def lif_update_semantics() -> str:
     occupies ``n_sample = (t_present + t_rest) / dt`` steps; sample ``k`` starts at step
     ``k n_sample``. Within each step Brian2 runs, in this order:
 
-    1. **start** (only on the first step of a sample), in this order:
-       (a) normalisation of each normalised projection:
-       ``norm = 1 + learn * (total / wsum - 1)``; ``w *= norm`` for all its synapses
-       (``learn`` of the sample that just ended); (b) state reset: ``v = v_rest``, all traces
-       ``= 0``, refractoriness cleared; ``label_now = label[k]``;
-       ``learn = [label_now >= 0]`` (output of the STDP rule: ``teacher_on * [label_now >= 0]``);
-       teacher drive ``I_teach = learn * (teacher_exc [i == label_now] - teacher_inh [i != label_now])``.
+    1. **start** (only on the first step of sample ``k``), per layer (:func:`sample_start_code`):
+       with ``learn_prev`` the ``learn`` flag of the sample that just ended (0 at the start of a
+       run): ``label_now = label[k]``; ``learn = [label_now >= 0]`` (output layer of the STDP
+       rule: ``teacher_on * [label_now >= 0]``); each normalised projection gets the factor
+       ``norm = 1 + learn_prev * (total / wsum - 1)`` with ``wsum`` the sum of the post
+       neuron's incoming weights, and then ``w *= norm`` on its synapses; homeostasis
+       ``theta <- max(theta - learn_prev * theta_plus * theta_target_hz * t_present, theta_min)``;
+       refractoriness cleared, then ``v = v_rest``, all traces ``= 0``, output ``drive = 0``;
+       teacher drive
+       ``I_teach = learn * teacher_exc * [i == label_now]`` and hold-back
+       ``hold = learn * teacher_inh * [i != label_now]``.
     2. **groups** (state update, exact integration of the linear ODEs over one step):
        ``v <- v_inf + (v - v_inf) * exp(-dt / tau_m)`` with ``v_inf = v_rest + I_teach``, only if
        not refractory (a refractory ``v`` is frozen);
@@ -239,23 +297,30 @@ def lif_update_semantics() -> str:
        ``theta <- theta * exp(-learn * dt / tau_theta)``.
        Local-error rule: first the readouts ``yhat = M r`` and ``delta = M^T (yhat - y)`` are
        recomputed from the values at the start of this step.
-    3. **thresholds**: a neuron spikes if ``v > v_thresh + theta`` and it is not refractory.
+    3. **thresholds**: a neuron spikes if ``v > v_thresh + theta + hold`` and it is not
+       refractory (``theta`` only with adaptation, ``hold`` only in the teacher's output layer).
        It is refractory on the ``round(t_ref / dt) - 1`` steps after a spike step
-       (``not_refractory = timestep(t - t_spike) >= timestep(t_ref)``), i.e. its ``v`` is held at
-       ``v_reset`` and excitatory input is discarded. Poisson input: spikes if the stimulus is
+       (``not_refractory = timestep(t - t_spike) >= timestep(t_ref)``). While refractory
+       *every* write to ``v`` is skipped (Brian2's ``unless refractory`` makes them conditional):
+       the state update, synaptic input and lateral inhibition, so ``v`` stays at ``v_reset``.
+       Poisson input: spikes if the stimulus is
        on and ``u < rate * dt`` with ``u ~ U(0, 1)``; latency input: spikes at its latency step.
     4. **synapses** (spikes of this step, no delay; presynaptic pathways before
        postsynaptic ones): excitatory ``v_j += w_ij`` for each presynaptic spike, if ``j`` is
-       not refractory (this includes ``j`` having spiked in this very step); lateral
-       inhibition ``v_j <- max(v_j - w_inh, v_floor)`` for the other neurons of the layer;
-       STDP (pre spike): ``w -= eta_minus * ytr_post``; (post spike):
+       not refractory (this includes ``j`` having spiked in this very step); output layer:
+       ``drive_j += w_ij`` (always); lateral inhibition ``v_j <- max(v_j - w_inh, v_floor)`` for
+       the other, non-refractory neurons of the layer;
+       STDP (pre spike): ``w -= eta_minus * ytr_post`` (output of the STDP rule: also
+       ``- eta_hold`` if the teacher holds the post neuron back); (post spike):
        ``w += eta_plus * (xtr_pre - x_offset)``, each clipped to ``[w_min, w_max]``, with the
        traces as they were before this step's increments.
     5. **resets**: for neurons that spiked: ``v = v_reset``; every trace ``+= 1``;
        ``theta += learn * theta_plus``. (Inputs: ``xtr += 1``.)
-    6. **end**: monitors record; local-error weight update
+    6. **end**: monitors record (the output ``drive`` of a sample is read on the first step of
+       the next sample, before its reset); local-error weight update
        ``w -= learn * eta * dt_update * xtr_pre * sg(v_post) * delta_post``, clipped to
-       ``[-w_bound, w_bound]``, on every ``update_every``-th step.
+       ``[-w_bound, w_bound]``, on every ``update_every``-th step whose index within the sample
+       is ``>= burn_in / dt``.
 
     Units: ``v``, ``w``, ``theta`` in volts (configs in mV); traces dimensionless.
     Weight layout everywhere outside Brian2: ``W[pre, post]`` (numpy, mV).

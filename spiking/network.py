@@ -41,6 +41,7 @@ __all__ = [
     "BuiltNetwork",
     "build_network",
     "read_state",
+    "set_sample",
     "RULE_BUILDERS",
 ]
 
@@ -99,19 +100,26 @@ def init_state(cfg: NetworkConfig, seed: int) -> dict[str, np.ndarray]:
     return state
 
 
-def normalise_state(cfg: NetworkConfig, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def normalise_state(
+    cfg: NetworkConfig, state: dict[str, np.ndarray], previous: dict[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
     """Apply the STDP rule's multiplicative normalisation (same formula as in the network) to a
-    copy of ``state``: ``W[:, j] *= total / sum(W[:, j])`` for normalised projections."""
+    copy of ``state``: ``W[:, j] *= total / sum(W[:, j])`` for normalised projections.
+
+    With ``previous``, projections whose weights are bit-identical to it (nothing learned) are
+    left untouched, as the network itself does.
+    """
     out = dict(state)
     if cfg.rule != "stdp-association":
         return out
     for k, (pre, post) in enumerate(projection_names(cfg)):
         total = _stdp_of(cfg, k).norm_total_mV
-        if total is None:
+        name = f"W_{pre}_{post}"
+        if total is None or (previous is not None and np.array_equal(previous[name], out[name])):
             continue
-        w = out[f"W_{pre}_{post}"]
+        w = out[name]
         s = np.clip(w.sum(axis=0), 1e-6, 1e12)  # mV; same clip as in the network (1e-9 V)
-        out[f"W_{pre}_{post}"] = w * (total / s)[None, :]
+        out[name] = w * (total / s)[None, :]
     return out
 
 
@@ -148,11 +156,14 @@ class BuiltNetwork:
     stim: b2.TimedArray
     label: b2.TimedArray | None
     out_mon: b2.SpikeMonitor
+    drive_mon: b2.StateMonitor
     count_mons: dict[str, b2.SpikeMonitor]
     raster_mons: dict[str, b2.SpikeMonitor] = field(default_factory=dict)
     #: ``W_*`` name -> view of the post group's running sum of incoming weights (normalised
     #: projections of the STDP rule); it must equal ``W.sum(0)`` at the start of every run.
     wsum: dict[str, b2.VariableView] = field(default_factory=dict)
+    #: hidden-layer name -> fixed random readout group (local-error rule, learning builds)
+    readouts: dict[str, b2.NeuronGroup] = field(default_factory=dict)
 
     def state_views(self) -> dict[str, tuple[b2.VariableView, float]]:
         """State name -> (Brian2 variable view, scale to numpy units) for every carried array."""
@@ -186,6 +197,7 @@ def build_network(
     record: bool = False,
     stim_values: np.ndarray | None = None,
     label_values: np.ndarray | None = None,
+    stimulus: str = "timed",
 ) -> BuiltNetwork:
     """Create the Brian2 network of ``cfg.rule`` for ``n_slots`` sample slots.
 
@@ -207,6 +219,11 @@ def build_network(
         Poisson rates in Hz, or latency steps; zeros if omitted (set later through ``run_args``).
     label_values : array (n_slots,), optional
         Labels per slot (``-1``: no learning in that slot).
+    stimulus : str
+        ``"timed"`` (default): stimuli and labels of all slots come from TimedArrays, so one
+        ``run()`` covers the whole chunk. ``"variable"``: the input group reads the variable
+        ``stim_var`` and the layers the shared variable ``label_in``, which the caller sets
+        before every one-sample ``run()`` (the naive protocol, see ``scripts/bench_spiking.py``).
 
     Returns
     -------
@@ -217,6 +234,8 @@ def build_network(
     if learning and n_copies != 1:
         raise ValueError("parallel copies are for evaluation only; use n_copies=1 when learning")
     _check_state(cfg, state)
+    if stimulus not in eq.STIMULUS_SOURCES:
+        raise ValueError(f"unknown stimulus {stimulus!r}; choose one of {list(eq.STIMULUS_SOURCES)}")
     sim = cfg.sim
     clock = b2.Clock(dt=sim.dt_ms * b2.ms, name="clk")
     sample_clock = b2.Clock(dt=sim.t_sample_ms * b2.ms, name="clk_sample")
@@ -237,12 +256,14 @@ def build_network(
         if label_values.shape != (n_slots,):
             raise ValueError(f"label_values must have shape ({n_slots},), got {label_values.shape}")
         label = b2.TimedArray(label_values, dt=sim.t_sample_ms * b2.ms, name="label")
+    label_expr = None if not learning else ("label(t)" if stimulus == "timed" else "label_in")
 
-    ctx = _Ctx(cfg=cfg, state=state, K=K, learning=learning, clock=clock, sample_clock=sample_clock, label=label)
+    ctx = _Ctx(cfg=cfg, state=state, K=K, learning=learning, clock=clock, sample_clock=sample_clock, label=label,
+               label_expr=label_expr)
     inp = b2.NeuronGroup(
         K * n_in,
-        eq.input_equations(),
-        threshold=eq.input_threshold(cfg.encoding),
+        eq.input_equations(cfg.encoding, stimulus),
+        threshold=eq.input_threshold(cfg.encoding, stimulus),
         reset="xtr += 1",
         method="exact",
         clock=clock,
@@ -254,21 +275,25 @@ def build_network(
             "n_present": sim.steps_present,
         },
     )
-    inp.run_regularly("xtr = 0", clock=sample_clock, when="start", order=2, name="inp_sample_reset")
+    inp.run_regularly("xtr = 0", clock=sample_clock, when="start", order=0, name="inp_sample_start")
     ctx.groups["in"] = inp
     RULE_BUILDERS[cfg.rule](ctx)
 
     out = ctx.groups["out"]
     out_mon = b2.SpikeMonitor(out, record=True, name="mon_out")
+    # summed input of the previous sample, read just before the sample-start reset
+    drive_mon = b2.StateMonitor(out, "drive", record=True, clock=sample_clock, when="start", order=-1,
+                                name="mon_drive")
     count_mons = {
-        name: b2.SpikeMonitor(g, record=False, name=f"cnt_{name}")
+        name: b2.SpikeMonitor(g, record=True, name=f"cnt_{name}")
         for name, g in ctx.groups.items()
         if name not in ("in", "out")
     }
     raster = {}
     if record:
         raster = {name: b2.SpikeMonitor(g, record=True, name=f"ras_{name}") for name, g in ctx.groups.items()}
-    objs = [*ctx.objects, *ctx.groups.values(), *ctx.synapses.values(), out_mon, *count_mons.values(), *raster.values()]
+    objs = [*ctx.objects, *ctx.groups.values(), *ctx.synapses.values(), out_mon, drive_mon, *count_mons.values(),
+            *raster.values()]
     net = b2.Network(*objs)
     return BuiltNetwork(
         cfg=cfg,
@@ -282,10 +307,22 @@ def build_network(
         stim=stim,
         label=label,
         out_mon=out_mon,
+        drive_mon=drive_mon,
         count_mons=count_mons,
         raster_mons=raster,
         wsum=ctx.wsum,
+        readouts={g.name[3:]: g for g in ctx.objects if g.name.startswith("ro_")},
     )
+
+
+def set_sample(built: BuiltNetwork, stim_row: np.ndarray, label: float = -1.0) -> None:
+    """Naive protocol (``stimulus="variable"``): set the stimulus (rates in Hz or latency steps,
+    shape ``(n_copies * n_in,)``) and label of the next one-sample ``run()``."""
+    unit = b2.Hz if built.cfg.encoding == "poisson" else 1
+    built.inp.stim_var = np.asarray(stim_row, dtype=np.float64) * unit
+    for group in [*built.layers.values(), *built.readouts.values()]:
+        if "label_in" in group.variables:
+            group.label_in = float(label)
 
 
 def read_state(built: BuiltNetwork) -> dict[str, np.ndarray]:
@@ -340,6 +377,7 @@ class _Ctx:
     clock: b2.Clock
     sample_clock: b2.Clock
     label: b2.TimedArray | None
+    label_expr: str | None  # None: no labels (frozen build)
     groups: dict[str, b2.NeuronGroup] = field(default_factory=dict)
     synapses: dict[str, b2.Synapses] = field(default_factory=dict)
     objects: list = field(default_factory=list)
@@ -357,15 +395,21 @@ def _layer(
     extra_eqs: str = "",
     extra_ns: dict | None = None,
     learn_expr: str = "int(label_now >= 0)",
+    normalised: tuple[str, ...] = (),
 ) -> b2.NeuronGroup:
+    drive = name == "out"
+    if drive:
+        extra_eqs = f"{extra_eqs}\ndrive : volt"
     ns = _lif_namespace(lif, extra_ns)
     if ctx.label is not None:
         ns["label"] = ctx.label
+    if ctx.label_expr == "label_in":
+        extra_eqs = f"{extra_eqs}\nlabel_in : 1 (shared)"
     adaptive = lif.adaptive
     group = b2.NeuronGroup(
         ctx.K * n,
         eq.lif_equations(adaptive=adaptive, teacher=teacher, traces=traces, extra=extra_eqs),
-        threshold=eq.lif_threshold(adaptive=adaptive),
+        threshold=eq.lif_threshold(adaptive=adaptive, teacher=teacher),
         reset=eq.lif_reset(adaptive=adaptive, traces=traces),
         refractory="t_ref",
         method="exact",
@@ -374,14 +418,19 @@ def _layer(
         namespace=ns,
     )
     group.v = lif.v_rest_mV * b2.mV
+    homeostasis = adaptive and ctx.learning and lif.theta_target_hz > 0
     if adaptive:
         group.theta = np.tile(ctx.state[f"theta_{name}"], ctx.K) * b2.mV
+    if homeostasis:
+        group.namespace["theta_drop"] = lif.theta_plus_mV * lif.theta_target_hz * ctx.cfg.sim.t_present_ms * 1e-3 * b2.mV
     group.run_regularly(
-        eq.sample_reset_code(traces=traces, learn_expr=learn_expr, teacher=teacher, has_label=ctx.label is not None),
+        eq.sample_start_code(traces=traces, learn_expr=learn_expr, teacher=teacher,
+                             has_label=ctx.label_expr is not None, normalised=normalised, homeostasis=homeostasis,
+                             label_expr=ctx.label_expr or "label(t)", drive=drive),
         clock=ctx.sample_clock,
         when="start",
-        order=2,
-        name=f"{name}_sample_reset",
+        order=0,
+        name=f"{name}_sample_start",
     )
     ctx.groups[name] = group
     return group
@@ -390,11 +439,12 @@ def _layer(
 def _feedforward(ctx: _Ctx, pre: str, post: str, model: dict[str, str], ns: dict) -> b2.Synapses:
     src, tgt = ctx.groups[pre], ctx.groups[post]
     n_pre, n_post = len(src) // ctx.K, len(tgt) // ctx.K
+    on_pre = model["on_pre"] + ("\ndrive_post += w" if post == "out" else "")
     syn = b2.Synapses(
         src,
         tgt,
         model=model.get("model", "w : volt"),
-        on_pre=model["on_pre"],
+        on_pre=on_pre,
         on_post=model.get("on_post"),
         method="exact",
         clock=ctx.clock,
@@ -439,8 +489,8 @@ def _build_stdp(ctx: _Ctx) -> None:
         pre = projs[k][0]
         sp = _stdp_of(cfg, k)
         norm = ctx.learning and sp.norm_total_mV is not None
-        wsum, fac = f"wsum_{pre}", f"norm_{pre}"
-        extra = f"{wsum} : volt\n{fac} : 1" if norm else ""
+        wsum = f"wsum_{pre}"
+        extra = f"{wsum} : volt\nnorm_{pre} : 1" if norm else ""
         ns = dict(tau_ns)
         if norm:
             ns[f"total_{pre}"] = sp.norm_total_mV * b2.mV
@@ -456,15 +506,15 @@ def _build_stdp(ctx: _Ctx) -> None:
             extra_eqs=extra,
             extra_ns=ns,
             learn_expr=f"{float(p.teacher_on)!r} * int(label_now >= 0)" if is_out else "int(label_now >= 0)",
+            normalised=(pre,) if norm else (),
         )
-        code = eq.stdp_synapse_code(wsum_name=wsum if norm else None) if ctx.learning else _PLAIN
+        code = eq.stdp_synapse_code(wsum_name=wsum if norm else None, hold=is_out) if ctx.learning else _PLAIN
         syn = _feedforward(ctx, pre, name, code, sp.to_namespace())
         if norm:
-            gcode, scode = eq.normalisation_codes(wsum, fac, f"total_{pre}")
             setattr(group, wsum, ctx.state[f"W_{pre}_{name}"].sum(axis=0) * b2.mV)
             ctx.wsum[f"W_{pre}_{name}"] = getattr(group, wsum)
-            group.run_regularly(gcode, clock=ctx.sample_clock, when="start", order=0, name=f"{name}_norm_{pre}")
-            syn.run_regularly(scode, clock=ctx.sample_clock, when="start", order=1, name=f"syn_{pre}_{name}_norm")
+            syn.run_regularly(eq.normalisation_synapse_code(pre), clock=ctx.sample_clock, when="start", order=1,
+                              name=f"syn_{pre}_{name}_norm")
         inh = p.output_inhibition_mV if is_out else p.inhibition_mV
         if inh > 0:
             _lateral(ctx, name, inh, lif.v_floor_mV)
@@ -485,6 +535,8 @@ def _build_local_error(ctx: _Ctx) -> None:
         "eta": p.eta_mV_per_s * b2.mV / b2.second,
         "dt_update": p.update_every * cfg.sim.dt_ms * b2.ms,
         "w_bound": p.w_bound_mV * b2.mV,
+        "n_sample": cfg.sim.steps_per_sample,
+        "n_burnin": int(round(p.burn_in_ms / cfg.sim.dt_ms)),
     }
     update_clock = b2.Clock(dt=p.update_every * cfg.sim.dt_ms * b2.ms, name="clk_update")
     for k, (name, n) in enumerate(zip(names, cfg.layer_sizes)):
@@ -493,7 +545,8 @@ def _build_local_error(ctx: _Ctx) -> None:
         extra = eq.local_error_output_extra(p.surrogate) if is_out else eq.local_error_hidden_extra(p.surrogate)
         _layer(ctx, name, n, p.lif, traces=traces, extra_eqs=extra, extra_ns=base_ns)
         pre = projs[k][0]
-        syn = _feedforward(ctx, pre, name, _PLAIN, syn_ns)
+        # the update reads sg_post / delta_post, subexpressions of the post group's namespace
+        syn = _feedforward(ctx, pre, name, _PLAIN, {**p.lif.to_namespace(), **base_ns, **syn_ns})
         if ctx.learning:
             syn.run_regularly(eq.three_factor_code(), clock=update_clock, when="end", name=f"syn_{pre}_{name}_3f")
             if not is_out:
@@ -504,19 +557,24 @@ def _readout(ctx: _Ctx, name: str, n: int) -> None:
     cfg = ctx.cfg
     layer = ctx.groups[name]
     M = ctx.state[f"M_{name}"]
+    # order -2: the readout's summed ``yhat`` (order -3) is computed before the layer's summed
+    # ``delta`` (order -1), so within a step delta = M (yhat - y) uses this step's yhat
     ro = b2.NeuronGroup(
         cfg.n_out,
-        eq.readout_equations(),
+        eq.readout_equations() + ("\nlabel_in : 1 (shared)" if ctx.label_expr == "label_in" else ""),
         clock=ctx.clock,
+        order=-2,
         name=f"ro_{name}",
         namespace={"target_on": cfg.params.target_on, "label": ctx.label},
     )
-    ro.run_regularly("label_now = label(t)", clock=ctx.sample_clock, when="start", order=2, name=f"ro_{name}_reset")
+    ro.run_regularly(f"label_now = {ctx.label_expr}", clock=ctx.sample_clock, when="start", order=0,
+                     name=f"ro_{name}_reset")
     fwd = b2.Synapses(layer, ro, model="m : 1\nyhat_post = m * r_pre : 1 (summed)", clock=ctx.clock, name=f"rof_{name}")
     i, j = dense_indices(n, cfg.n_out)
     fwd.connect(i=i, j=j)
     fwd.m = M.ravel()
-    back = b2.Synapses(ro, layer, model="m : 1\ndelta_post = m * err_pre : 1 (summed)", clock=ctx.clock, name=f"rob_{name}")
+    back = b2.Synapses(ro, layer, model="m : 1\ndelta_post = m * err_pre : 1 (summed)", clock=ctx.clock,
+                       name=f"rob_{name}", namespace={"target_on": cfg.params.target_on})
     i, j = dense_indices(cfg.n_out, n)
     back.connect(i=i, j=j)
     back.m = M.T.ravel()

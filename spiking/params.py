@@ -20,7 +20,7 @@ Example
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Any, Mapping
 
 import brian2 as b2
@@ -36,6 +36,7 @@ __all__ = [
     "ENCODINGS",
     "config_to_dict",
     "config_from_dict",
+    "replace_params",
 ]
 
 #: Input encodings understood by the network builder (see :mod:`spiking.encoders`).
@@ -87,7 +88,17 @@ class LIFParams:
         Adaptive-threshold increment per spike while learning (Diehl & Cook 2015 homeostasis);
         0 gives a fixed threshold.
     tau_theta_ms : float
-        Decay time constant of the adaptive threshold while learning (frozen otherwise).
+        Exponential decay time constant of the adaptive threshold while learning (frozen
+        otherwise).
+    theta_target_hz : float
+        Homeostatic target rate: after every learning sample ``theta`` also drops by
+        ``theta_plus * theta_target_hz * t_present`` (floored at 0), so a neuron firing faster
+        than the target on average gets a higher threshold and a slower one a lower threshold.
+        0 disables it.
+    theta_min_mV : float
+        Floor of the adaptive threshold under homeostasis; negative values let silent neurons
+        become more excitable than at rest (``v_thresh_mV + theta_min_mV`` must stay above
+        ``v_reset_mV`` and ``v_rest_mV``).
     v_floor_mV : float
         Lower bound on ``v`` after lateral inhibition (mimics an inhibitory reversal potential).
     """
@@ -99,6 +110,8 @@ class LIFParams:
     t_ref_ms: float = 2.0
     theta_plus_mV: float = 0.0
     tau_theta_ms: float = 1e7
+    theta_target_hz: float = 0.0
+    theta_min_mV: float = 0.0
     v_floor_mV: float = -80.0
 
     def __post_init__(self) -> None:
@@ -106,11 +119,17 @@ class LIFParams:
         _require(self.tau_m_ms > 0, f"LIFParams.tau_m_ms must be > 0, got {self.tau_m_ms}")
         _require(self.tau_theta_ms > 0, f"LIFParams.tau_theta_ms must be > 0, got {self.tau_theta_ms}")
         _require(self.t_ref_ms >= 0, f"LIFParams.t_ref_ms must be >= 0, got {self.t_ref_ms}")
+        _require(self.theta_target_hz >= 0, f"LIFParams.theta_target_hz must be >= 0, got {self.theta_target_hz}")
         _require(self.theta_plus_mV >= 0, f"LIFParams.theta_plus_mV must be >= 0, got {self.theta_plus_mV}")
         _require(
             self.v_reset_mV < self.v_thresh_mV and self.v_rest_mV < self.v_thresh_mV,
             f"LIFParams needs v_reset_mV ({self.v_reset_mV}) and v_rest_mV ({self.v_rest_mV}) below "
             f"v_thresh_mV ({self.v_thresh_mV}); raise v_thresh_mV or lower the others",
+        )
+        _require(
+            self.v_thresh_mV + self.theta_min_mV > max(self.v_reset_mV, self.v_rest_mV),
+            f"LIFParams.theta_min_mV ({self.theta_min_mV}) would put the threshold at or below v_reset/v_rest; "
+            "raise it",
         )
         _require(
             self.v_floor_mV <= min(self.v_reset_mV, self.v_rest_mV),
@@ -133,6 +152,7 @@ class LIFParams:
             "theta_plus": self.theta_plus_mV * b2.mV,
             "tau_theta": self.tau_theta_ms * b2.ms,
             "v_floor": self.v_floor_mV * b2.mV,
+            "theta_min": self.theta_min_mV * b2.mV,
         }
 
 
@@ -204,6 +224,10 @@ class STDPParams:
         (multiplicative normalisation); ``None`` disables it.
     w_init_max_mV : float
         Initial weights are uniform in ``[0, w_init_max_mV]`` (then normalised).
+    eta_hold_mV : float
+        Output projection only: depression per presynaptic spike onto an output neuron the
+        teacher holds back (``w <- clip(w - eta_hold, w_min, w_max)``): inputs active for
+        another class dissociate from this one. 0 disables it.
     """
 
     eta_plus_mV: float = 0.05
@@ -213,10 +237,14 @@ class STDPParams:
     w_max_mV: float = 1.0
     norm_total_mV: float | None = None
     w_init_max_mV: float = 0.3
+    eta_hold_mV: float = 0.0
 
     def __post_init__(self) -> None:
         _finite(self)
-        _require(self.eta_plus_mV >= 0 and self.eta_minus_mV >= 0, "STDPParams learning rates must be >= 0")
+        _require(
+            self.eta_plus_mV >= 0 and self.eta_minus_mV >= 0 and self.eta_hold_mV >= 0,
+            "STDPParams learning rates must be >= 0",
+        )
         _require(
             self.w_min_mV < self.w_max_mV,
             f"STDPParams needs w_min_mV ({self.w_min_mV}) < w_max_mV ({self.w_max_mV})",
@@ -231,6 +259,7 @@ class STDPParams:
         return {
             "eta_plus": self.eta_plus_mV * b2.mV,
             "eta_minus": self.eta_minus_mV * b2.mV,
+            "eta_hold": self.eta_hold_mV * b2.mV,
             "x_offset": self.x_offset,
             "w_min": self.w_min_mV * b2.mV,
             "w_max": self.w_max_mV * b2.mV,
@@ -238,7 +267,8 @@ class STDPParams:
 
 
 def _default_hidden_lif() -> LIFParams:
-    return LIFParams(tau_m_ms=20.0, t_ref_ms=5.0, theta_plus_mV=0.05, tau_theta_ms=1e7)
+    return LIFParams(tau_m_ms=100.0, t_ref_ms=5.0, theta_plus_mV=0.2, tau_theta_ms=1e7, theta_target_hz=0.3,
+                     theta_min_mV=-8.0)
 
 
 def _default_output_lif() -> LIFParams:
@@ -274,8 +304,9 @@ class STDPAssociationParams:
     output_inhibition_mV : float
         Lateral inhibition within the output layer.
     teacher_exc_mV, teacher_inh_mV : float
-        Teacher drive while training: the label neuron's resting level is raised by
-        ``teacher_exc_mV``, the other output neurons' lowered by ``teacher_inh_mV``.
+        Teacher while training: the label neuron's resting level is raised by
+        ``teacher_exc_mV`` (it fires regularly); the other output neurons are held back by
+        raising their threshold by ``teacher_inh_mV`` (the default silences them).
     teacher_on : bool
         Whether the teacher (and so the association) is active during training.
     """
@@ -286,26 +317,26 @@ class STDPAssociationParams:
     output_lif: LIFParams = field(default_factory=_default_output_lif)
     input_stdp: STDPParams = field(
         default_factory=lambda: STDPParams(
-            eta_plus_mV=0.01, eta_minus_mV=0.0005, x_offset=0.4, w_max_mV=1.0, norm_total_mV=20.0,
+            eta_plus_mV=0.002, eta_minus_mV=0.0002, x_offset=0.4, w_max_mV=1.0, norm_total_mV=8.0,
             w_init_max_mV=0.3,
         )
     )
     hidden_stdp: STDPParams = field(
         default_factory=lambda: STDPParams(
-            eta_plus_mV=0.05, eta_minus_mV=0.005, x_offset=0.2, w_max_mV=10.0, norm_total_mV=60.0,
+            eta_plus_mV=0.05, eta_minus_mV=0.005, x_offset=0.4, w_max_mV=40.0, norm_total_mV=100.0,
             w_init_max_mV=1.0,
         )
     )
     output_stdp: STDPParams = field(
         default_factory=lambda: STDPParams(
-            eta_plus_mV=0.05, eta_minus_mV=0.005, x_offset=0.2, w_max_mV=10.0, norm_total_mV=60.0,
-            w_init_max_mV=1.0,
+            eta_plus_mV=1.0, eta_minus_mV=0.1, x_offset=0.0, w_max_mV=60.0, norm_total_mV=400.0,
+            w_init_max_mV=1.0, eta_hold_mV=1.0,
         )
     )
-    inhibition_mV: float = 5.0
-    output_inhibition_mV: float = 2.0
+    inhibition_mV: float = 15.0
+    output_inhibition_mV: float = 5.0
     teacher_exc_mV: float = 20.0
-    teacher_inh_mV: float = 20.0
+    teacher_inh_mV: float = 1000.0
     teacher_on: bool = True
 
     def __post_init__(self) -> None:
@@ -354,6 +385,10 @@ class LocalErrorParams:
     update_every : int
         Apply the update every ``update_every`` steps using the current factors times the
         elapsed time (1 = every step).
+    burn_in_ms : float
+        No update during the first ``burn_in_ms`` of every sample, while the filtered spikes
+        ``r`` (reset to 0 at the sample start) build up; otherwise the error of that transient
+        pushes every layer to fire as fast as it can (DECOLLE's burn-in).
     """
 
     lif: LIFParams = field(default_factory=lambda: LIFParams(tau_m_ms=20.0, t_ref_ms=1.0))
@@ -366,7 +401,8 @@ class LocalErrorParams:
     readout_scale: float = 1.0
     w_init_mV: float = 1.0
     w_bound_mV: float = 20.0
-    update_every: int = 1
+    update_every: int = 2
+    burn_in_ms: float = 20.0
 
     def __post_init__(self) -> None:
         _finite(self)
@@ -374,6 +410,7 @@ class LocalErrorParams:
         _require(self.eta_mV_per_s >= 0, "LocalErrorParams.eta_mV_per_s must be >= 0")
         _require(self.sg_width_mV > 0, "LocalErrorParams.sg_width_mV must be > 0")
         _require(self.w_bound_mV > 0, "LocalErrorParams.w_bound_mV must be > 0")
+        _require(self.burn_in_ms >= 0, "LocalErrorParams.burn_in_ms must be >= 0")
         _require(
             isinstance(self.update_every, int) and self.update_every >= 1,
             f"LocalErrorParams.update_every must be an int >= 1, got {self.update_every!r}",
@@ -406,7 +443,10 @@ class NetworkConfig:
     encoding : str
         ``"poisson"`` (rate code) or ``"latency"`` (stronger input fires earlier).
     max_rate_hz : float
-        Poisson rate of a feature equal to 1.
+        Poisson rate of a feature equal to 1 (and the cap of every rate).
+    total_rate_hz : float or None
+        If set, every sample's Poisson rates are scaled to sum to this (see
+        :func:`spiking.encoders.poisson_rates`).
     sim : SimParams
         Time grid.
     params : STDPAssociationParams or LocalErrorParams or None
@@ -425,6 +465,7 @@ class NetworkConfig:
     n_out: int = 10
     encoding: str = "poisson"
     max_rate_hz: float = 200.0
+    total_rate_hz: float | None = None
     sim: SimParams = field(default_factory=SimParams)
     params: Any = None
 
@@ -455,6 +496,10 @@ class NetworkConfig:
             f"max_rate_hz={self.max_rate_hz} is more than one spike per dt={self.sim.dt_ms} ms; "
             "lower the rate or dt",
         )
+        _require(
+            self.total_rate_hz is None or (math.isfinite(self.total_rate_hz) and self.total_rate_hz > 0),
+            f"NetworkConfig.total_rate_hz must be None or > 0, got {self.total_rate_hz}",
+        )
         ptype = _RULE_PARAM_TYPES[rule]
         if self.params is None:
             object.__setattr__(self, "params", ptype())
@@ -467,6 +512,25 @@ class NetworkConfig:
     def layer_sizes(self) -> tuple[int, ...]:
         """Sizes of all spiking layers after the input: hidden layers then output."""
         return (*self.hidden, self.n_out)
+
+
+def replace_params(obj: Any, changes: Mapping[str, Any]) -> Any:
+    """Copy of a frozen parameter dataclass with (nested) fields replaced.
+
+    Example
+    -------
+    >>> p = replace_params(STDPAssociationParams(), {"inhibition_mV": 3.0, "hidden_lif": {"t_ref_ms": 1.0}})
+    >>> p.inhibition_mV, p.hidden_lif.t_ref_ms
+    (3.0, 1.0)
+    """
+    names = {f.name for f in fields(obj)}
+    kwargs = {}
+    for key, val in changes.items():
+        if key not in names:
+            raise ValueError(f"unknown {type(obj).__name__} field {key!r}; valid: {sorted(names)}")
+        cur = getattr(obj, key)
+        kwargs[key] = replace_params(cur, val) if is_dataclass(cur) and isinstance(val, Mapping) else val
+    return replace(obj, **kwargs)
 
 
 def config_to_dict(cfg: NetworkConfig) -> dict[str, Any]:

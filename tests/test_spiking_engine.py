@@ -1,0 +1,196 @@
+"""Chunked runs: determinism, resume, weight layout, and cpp_standalone == runtime.
+
+The one ``cpp_standalone`` build of the default run is ``test_standalone_matches_runtime``
+(a few seconds to compile); the local-error twin of it is marked slow.
+"""
+from __future__ import annotations
+
+import brian2 as b2
+import numpy as np
+import pytest
+
+from spiking import device as spk_device
+from spiking.engine import StandaloneEngine
+from spiking.model import SpikingClassifier
+from spiking.network import build_network, init_state, read_state
+from spiking.params import (
+    LIFParams,
+    LocalErrorParams,
+    NetworkConfig,
+    SimParams,
+    STDPAssociationParams,
+    STDPParams,
+)
+
+
+def _stdp_cfg(encoding: str = "poisson", hidden: tuple[int, ...] = (8, 6)) -> NetworkConfig:
+    params = STDPAssociationParams(
+        hidden_lif=LIFParams(tau_m_ms=20.0, t_ref_ms=2.0, theta_plus_mV=0.05, theta_target_hz=5.0),
+        input_stdp=STDPParams(eta_plus_mV=0.05, eta_minus_mV=0.01, x_offset=0.2, w_max_mV=5.0, norm_total_mV=40.0,
+                              w_init_max_mV=1.0),
+        hidden_stdp=STDPParams(eta_plus_mV=0.2, eta_minus_mV=0.05, w_max_mV=20.0, norm_total_mV=60.0, w_init_max_mV=1.0),
+        output_stdp=STDPParams(eta_plus_mV=0.2, eta_minus_mV=0.05, w_max_mV=30.0, norm_total_mV=120.0, w_init_max_mV=1.0),
+        inhibition_mV=1.0, output_inhibition_mV=0.5,
+    )
+    return NetworkConfig(rule="stdp-association", n_in=16, hidden=hidden, n_out=2, encoding=encoding,
+                         max_rate_hz=250.0, sim=SimParams(dt_ms=1.0, t_present_ms=20.0), params=params)
+
+
+def _le_cfg(encoding: str = "poisson") -> NetworkConfig:
+    return NetworkConfig(rule="local-error", n_in=16, hidden=(8, 6), n_out=2, encoding=encoding, max_rate_hz=250.0,
+                         sim=SimParams(dt_ms=1.0, t_present_ms=20.0),
+                         params=LocalErrorParams(eta_mV_per_s=200.0, w_init_mV=8.0))
+
+
+def _data(n: int = 8, n_in: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    x = rng.uniform(0.0, 0.5, size=(n, n_in))
+    x[y == 0, : n_in // 2] += 0.5  # class 0 lights the first half, class 1 the second
+    x[y == 1, n_in // 2:] += 0.5
+    return x, y
+
+
+def _train(cfg, seed, target="numpy", **kw):
+    x, y = _data()
+    with SpikingClassifier(cfg, seed=seed, target=target, chunk_size=4, **kw) as clf:
+        stats = clf.fit_epoch(x, y)
+        counts, rates = clf.predict_counts(x)
+        return clf.state, counts, stats, rates
+
+
+@pytest.mark.parametrize("make_cfg", [pytest.param(_stdp_cfg, id="stdp-association"), pytest.param(_le_cfg, id="local-error")])
+def test_same_seed_same_spikes_and_weights(make_cfg):
+    cfg = make_cfg()
+    s1, c1, st1, _ = _train(cfg, seed=7)
+    s2, c2, st2, _ = _train(cfg, seed=7)
+    s3, _, _, _ = _train(cfg, seed=8)
+    assert st1.rates_hz["h1"] > 0 and c1.sum() > 0, "the network must spike for the comparison to mean anything"
+    for name in s1:
+        np.testing.assert_array_equal(s1[name], s2[name], err_msg=name)
+    np.testing.assert_array_equal(c1, c2)
+    assert st1.rates_hz == st2.rates_hz
+    assert any(not np.array_equal(s1[k], s3[k]) for k in s1), "a different seed must give a different run"
+
+
+def test_resume_from_a_chunk_is_bit_identical():
+    cfg = _stdp_cfg()
+    x, y = _data()
+    with SpikingClassifier(cfg, seed=3, target="numpy", chunk_size=4) as clf:
+        clf.fit_epoch(x, y)
+        full = clf.state
+
+    saved = {}
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_first(chunk, n_chunks, state, result):
+        saved.update(state)
+        raise Interrupt
+
+    with SpikingClassifier(cfg, seed=3, target="numpy", chunk_size=4) as clf:
+        with pytest.raises(Interrupt):
+            clf.fit_epoch(x, y, on_chunk=stop_after_first)
+    with SpikingClassifier(cfg, seed=3, target="numpy", chunk_size=4, state=saved) as clf:
+        stats = clf.fit_epoch(x, y, start_chunk=1)
+        resumed = clf.state
+    assert stats.n_chunks == 1 and stats.n_samples == 4
+    for name in full:
+        np.testing.assert_array_equal(resumed[name], full[name], err_msg=name)
+
+
+def test_weight_layout_is_pre_post_and_round_trips():
+    cfg = _le_cfg()
+    state = init_state(cfg, seed=0)
+    assert state["W_in_h1"].shape == (16, 8) and state["W_h1_h2"].shape == (8, 6) and state["W_h2_out"].shape == (6, 2)
+    with spk_device.brian_device("numpy"):
+        built = build_network(cfg, state, n_slots=1, learning=False, n_copies=3)
+        syn = built.synapses["W_in_h1"]
+        i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])
+        w = np.asarray(syn.w[:]) * 1e3  # V -> mV
+        back = read_state(built)
+    # synapse (i, j) of copy c carries W[i - 16 c, j - 8 c]
+    copy = i // 16
+    np.testing.assert_array_equal(copy, j // 8)
+    np.testing.assert_allclose(w, state["W_in_h1"][i % 16, j % 8], rtol=1e-12)
+    assert set(np.unique(copy)) == {0, 1, 2}
+    for name in ("W_in_h1", "W_h1_h2", "W_h2_out"):
+        np.testing.assert_allclose(back[name], state[name], rtol=1e-12, err_msg=name)
+
+
+def test_evaluation_leaves_weights_untouched_and_copies_agree():
+    """Frozen evaluation (deterministic latency input): 1 copy == 4 parallel copies, and
+    predicting never changes the state."""
+    cfg = _stdp_cfg(encoding="latency")
+    x, y = _data(n=8)
+    with SpikingClassifier(cfg, seed=1, target="numpy", chunk_size=4) as clf:
+        clf.fit_epoch(x, y)
+        state = {k: v.copy() for k, v in clf.state.items()}
+        single, _ = clf.predict_counts(x)
+        for k in state:
+            np.testing.assert_array_equal(clf.state[k], state[k], err_msg=k)
+    with SpikingClassifier(cfg, seed=1, target="numpy", chunk_size=4, eval_copies=4, eval_chunk_size=8,
+                           state=state) as clf:
+        parallel, _ = clf.predict_counts(x)
+    assert single.sum() > 0
+    np.testing.assert_array_equal(parallel, single)
+
+
+def _compare_targets(cfg, tmp_path):
+    x, y = _data()
+    results = {}
+    for target in ("cpp_standalone", "numpy"):
+        with SpikingClassifier(cfg, seed=5, target=target, chunk_size=4, cache_dir=tmp_path) as clf:
+            stats = clf.fit_epoch(x, y)  # two chunks: state carried through run_args
+            counts, _ = clf.predict_counts(x)
+            results[target] = (clf.state, counts, stats)
+    (s_sa, c_sa, st_sa), (s_rt, c_rt, st_rt) = results["cpp_standalone"], results["numpy"]
+    assert c_rt.sum() > 0 and st_rt.rates_hz["h1"] > 0
+    for name in s_rt:
+        np.testing.assert_allclose(s_sa[name], s_rt[name], rtol=0, atol=1e-9, err_msg=name)
+        assert not np.array_equal(s_rt[name], init_state(cfg, 5)[name]) or name.startswith("M_")
+    np.testing.assert_array_equal(c_sa, c_rt)
+    for layer in st_rt.rates_hz:
+        assert st_sa.rates_hz[layer] == pytest.approx(st_rt.rates_hz[layer], abs=1e-12)
+
+
+@pytest.fixture
+def quick_compile():
+    """Compile the test projects without optimisation (much faster to build; the flags are part
+    of the project cache key, so no optimised project is ever confused with these)."""
+    old = list(b2.prefs.codegen.cpp.extra_compile_args_gcc)
+    b2.prefs.codegen.cpp.extra_compile_args_gcc = ["-w", "-O0", "-std=c++11"]
+    yield
+    b2.prefs.codegen.cpp.extra_compile_args_gcc = old
+
+
+def test_standalone_matches_runtime(tmp_path, quick_compile):
+    """Deterministic (latency-coded) input: compiled binary re-run per chunk == numpy runtime.
+    (One hidden layer keeps the C++ project small; the two-layer case is the same code.)"""
+    _compare_targets(_stdp_cfg(encoding="latency", hidden=(8,)), tmp_path)
+
+
+@pytest.mark.slow
+def test_standalone_matches_runtime_two_layers(tmp_path, quick_compile):
+    _compare_targets(_stdp_cfg(encoding="latency"), tmp_path)
+
+
+@pytest.mark.slow
+def test_standalone_matches_runtime_local_error(tmp_path, quick_compile):
+    _compare_targets(_le_cfg(encoding="latency"), tmp_path)
+
+
+@pytest.mark.slow
+def test_standalone_project_is_cached(tmp_path, quick_compile):
+    cfg = _stdp_cfg(encoding="latency")
+    state = init_state(cfg, 0)
+    stim = -np.ones((2, cfg.n_in))
+    first = StandaloneEngine(cfg, n_slots=2, cache_dir=tmp_path)
+    first.run(state, stim, None, 1)
+    first.close()
+    second = StandaloneEngine(cfg, n_slots=2, cache_dir=tmp_path)
+    second.run(state, stim, None, 1)
+    second.close()
+    assert first.directory == second.directory
+    assert second.build_s < first.build_s

@@ -1,0 +1,86 @@
+"""scripts/train_spiking.py end to end on IRIS (numpy target, tiny network): outputs and resume."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_spiking.py"
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("train_spiking_under_test", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+ARGS = ["--rule", "stdp-association", "--dataset", "iris", "--classes", "versicolor,virginica", "--hidden", "6,4",
+        "--epochs", "1", "--seed", "0", "--target", "numpy", "--dt-ms", "1", "--t-present-ms", "20",
+        "--pop-size", "8", "--chunk-size", "40", "--quiet"]
+
+
+def test_train_script_writes_metrics_weights_and_plots(tmp_path):
+    mod = _load_script()
+    out = tmp_path / "run"
+    assert mod.main([*ARGS, "--out", str(out), "--plots"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+    assert set(metrics["test_rates_hz"]) == {"h1", "h2", "out"}
+    assert metrics["seed"] == 0 and metrics["config"]["rule"] == "stdp-association"
+    assert metrics["dataset"]["classes"] == ["versicolor", "virginica"] and metrics["dataset"]["n_train"] > 50
+    assert "brian2" in metrics["versions"]
+    with np.load(out / "weights.npz") as z:
+        assert z["W_in_h1"].shape == (4 * 8, 6) and z["W_h2_out"].shape == (4, 2)
+    for name in metrics["plots"]:
+        assert (out / name).stat().st_size > 1000
+    assert not (out / "checkpoint.npz").exists()
+
+
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
+    mod = _load_script()
+    clean = tmp_path / "clean"
+    assert mod.main([*ARGS, "--out", str(clean)]) == 0
+
+    real_save = mod.atomic_save_npz
+    calls = {"n": 0}
+
+    def save_then_die(path, **arrays):
+        real_save(path, **arrays)
+        calls["n"] += 1
+        if calls["n"] == 1:  # the first chunk's checkpoint is on disk: simulate a crash
+            raise KeyboardInterrupt
+
+    resumed = tmp_path / "resumed"
+    monkeypatch.setattr(mod, "atomic_save_npz", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        mod.main([*ARGS, "--out", str(resumed)])
+    assert (resumed / "checkpoint.npz").exists() and not (resumed / "metrics.json").exists()
+    monkeypatch.setattr(mod, "atomic_save_npz", real_save)
+    assert mod.main([*ARGS, "--out", str(resumed)]) == 0
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (clean, resumed))
+    assert a["accuracy"] == b["accuracy"]
+    with np.load(clean / "weights.npz") as za, np.load(resumed / "weights.npz") as zb:
+        assert set(za.files) == set(zb.files)
+        for name in za.files:
+            np.testing.assert_array_equal(za[name], zb[name], err_msg=name)
+
+
+def test_checkpoint_of_another_run_is_refused(tmp_path, monkeypatch):
+    mod = _load_script()
+    out = tmp_path / "run"
+    real_save = mod.atomic_save_npz
+
+    def save_then_die(path, **arrays):
+        real_save(path, **arrays)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mod, "atomic_save_npz", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        mod.main([*ARGS, "--out", str(out)])
+    monkeypatch.setattr(mod, "atomic_save_npz", real_save)
+    with pytest.raises(SystemExit, match="different run"):
+        mod.main([*ARGS, "--out", str(out), "--seed", "1"])
