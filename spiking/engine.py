@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import hashlib
 import json
 import logging
@@ -187,6 +188,9 @@ class StandaloneEngine:
         self.directory.mkdir(parents=True, exist_ok=True)
         with _dir_lock(self.directory):
             use_target("cpp_standalone", self.directory)
+            # objects of an earlier build in this process must be gone, or Brian2 suffixes the new
+            # code objects' names ("_1") and the cached project gets recompiled
+            gc.collect()
             built = build_network(self.cfg, state, n_slots=self.n_slots, n_copies=self.n_copies,
                                   learning=self.learning, record=self.record)
             dev = b2.get_device()

@@ -44,6 +44,8 @@ __all__ = [
     "local_error_hidden_extra",
     "local_error_output_extra",
     "readout_equations",
+    "softmax_sum_code",
+    "LOSSES",
     "three_factor_code",
     "lif_update_semantics",
 ]
@@ -243,32 +245,54 @@ def local_error_hidden_extra(surrogate: str) -> str:
     return f"delta : 1\nsg = {SURROGATES[surrogate]} : 1"
 
 
-def local_error_output_extra(surrogate: str) -> str:
-    """Extra lines of the local-error output layer (identity readout): ``delta = r - y``."""
-    return (
-        "delta = r - target_on * int(i == label_now) : 1\n"
-        f"sg = {SURROGATES[surrogate]} : 1"
-    )
+LOSSES = ("softmax", "mse")
 
 
-def readout_equations() -> str:
-    """Fixed random readout of a hidden layer: ``yhat = M r`` (summed) and ``err = yhat - y``."""
-    return (
-        "yhat : 1\n"
-        "err = yhat - target_on * int(i == label_now) : 1\n"
-        "label_now : 1 (shared)"
-    )
+def _error(score: str, loss: str) -> str:
+    """Derivative of the local loss w.r.t. the score of class ``i``: softmax cross-entropy
+    ``softmax(beta * score)_i - y_i`` (``zsum`` = sum over classes of ``exp(beta * score)``, a
+    summed variable) or squared error ``score_i - target_on * y_i``."""
+    if loss == "softmax":
+        return f"exp(beta * {score}) / zsum - int(i == label_now)"
+    if loss == "mse":
+        return f"{score} - target_on * int(i == label_now)"
+    raise ValueError(f"unknown local loss {loss!r}; choose one of {list(LOSSES)}")
+
+
+def local_error_output_extra(surrogate: str, loss: str = "mse") -> str:
+    """Extra lines of the local-error output layer (identity readout, score = own ``r``):
+    ``delta = dloss/dr`` and the surrogate ``sg``."""
+    lines = [f"delta = {_error('r', loss)} : 1", f"sg = {SURROGATES[surrogate]} : 1"]
+    if loss == "softmax":
+        lines.append("zsum : 1")
+    return "\n".join(lines)
+
+
+def readout_equations(loss: str = "mse") -> str:
+    """Fixed random readout of a hidden layer: ``yhat = M r`` (summed) and
+    ``err = dloss/dyhat`` (see :func:`_error`)."""
+    lines = ["yhat : 1", f"err = {_error('yhat', loss)} : 1", "label_now : 1 (shared)"]
+    if loss == "softmax":
+        lines.append("zsum : 1")
+    return "\n".join(lines)
+
+
+def softmax_sum_code(score: str) -> str:
+    """Model of the all-to-all synapses of a readout (or output) group onto itself that compute
+    the softmax normaliser ``zsum = sum_k exp(beta * score_k)``."""
+    return f"zsum_post = exp(beta * {score}_pre) : 1 (summed)"
 
 
 def three_factor_code() -> str:
     """Three-factor update of a local-error projection (a ``run_regularly`` every
     ``update_every`` steps, ``when='end'``), after the burn-in of each sample::
 
-        w <- clip(w - learn * eta * dt_update * xtr_pre * sg_post * delta_post, -w_bound, w_bound)
+        w <- clip(w - learn * eta * dt_update * xtr_pre * sg_post
+                  * (delta_post + rate_reg * (r_post - r_target)), -w_bound, w_bound)
     """
     return (
         "w = clip(w - learn_post * int(timestep(t, dt) % n_sample >= n_burnin) * eta * dt_update"
-        " * xtr_pre * sg_post * delta_post, -w_bound, w_bound)"
+        " * xtr_pre * sg_post * (delta_post + rate_reg * (r_post - r_target)), -w_bound, w_bound)"
     )
 
 
@@ -318,7 +342,8 @@ def lif_update_semantics() -> str:
        ``theta += learn * theta_plus``. (Inputs: ``xtr += 1``.)
     6. **end**: monitors record (the output ``drive`` of a sample is read on the first step of
        the next sample, before its reset); local-error weight update
-       ``w -= learn * eta * dt_update * xtr_pre * sg(v_post) * delta_post``, clipped to
+       ``w -= learn * eta * dt_update * xtr_pre * sg(v_post) * (delta_post + rate_reg * (r_post -
+       r_target))``, clipped to
        ``[-w_bound, w_bound]``, on every ``update_every``-th step whose index within the sample
        is ``>= burn_in / dt``.
 

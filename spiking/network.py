@@ -530,6 +530,7 @@ def _build_local_error(ctx: _Ctx) -> None:
         "tau_r": p.tau_r_ms * b2.ms,
         "sg_width": p.sg_width_mV * b2.mV,
         "target_on": p.target_on,
+        "beta": p.beta,
     }
     syn_ns = {
         "eta": p.eta_mV_per_s * b2.mV / b2.second,
@@ -537,13 +538,18 @@ def _build_local_error(ctx: _Ctx) -> None:
         "w_bound": p.w_bound_mV * b2.mV,
         "n_sample": cfg.sim.steps_per_sample,
         "n_burnin": int(round(p.burn_in_ms / cfg.sim.dt_ms)),
+        "rate_reg": p.rate_reg,
+        "r_target": p.r_target,
     }
     update_clock = b2.Clock(dt=p.update_every * cfg.sim.dt_ms * b2.ms, name="clk_update")
     for k, (name, n) in enumerate(zip(names, cfg.layer_sizes)):
         is_out = name == "out"
         traces = {"r": "tau_r"} if is_out else {"xtr": "tau_pre", "r": "tau_r"}
-        extra = eq.local_error_output_extra(p.surrogate) if is_out else eq.local_error_hidden_extra(p.surrogate)
-        _layer(ctx, name, n, p.lif, traces=traces, extra_eqs=extra, extra_ns=base_ns)
+        extra = (eq.local_error_output_extra(p.output_surrogate, p.output_loss) if is_out
+                 else eq.local_error_hidden_extra(p.surrogate))
+        group = _layer(ctx, name, n, p.lif, traces=traces, extra_eqs=extra, extra_ns=base_ns)
+        if is_out and p.output_loss == "softmax" and ctx.learning:
+            _softmax_sum(ctx, group, "r", f"zs_{name}")
         pre = projs[k][0]
         # the update reads sg_post / delta_post, subexpressions of the post group's namespace
         syn = _feedforward(ctx, pre, name, _PLAIN, {**p.lif.to_namespace(), **base_ns, **syn_ns})
@@ -559,13 +565,14 @@ def _readout(ctx: _Ctx, name: str, n: int) -> None:
     M = ctx.state[f"M_{name}"]
     # order -2: the readout's summed ``yhat`` (order -3) is computed before the layer's summed
     # ``delta`` (order -1), so within a step delta = M (yhat - y) uses this step's yhat
+    p = cfg.params
     ro = b2.NeuronGroup(
         cfg.n_out,
-        eq.readout_equations() + ("\nlabel_in : 1 (shared)" if ctx.label_expr == "label_in" else ""),
+        eq.readout_equations(p.loss) + ("\nlabel_in : 1 (shared)" if ctx.label_expr == "label_in" else ""),
         clock=ctx.clock,
         order=-2,
         name=f"ro_{name}",
-        namespace={"target_on": cfg.params.target_on, "label": ctx.label},
+        namespace={"target_on": p.target_on, "label": ctx.label, "beta": p.beta},
     )
     ro.run_regularly(f"label_now = {ctx.label_expr}", clock=ctx.sample_clock, when="start", order=0,
                      name=f"ro_{name}_reset")
@@ -573,14 +580,25 @@ def _readout(ctx: _Ctx, name: str, n: int) -> None:
     i, j = dense_indices(n, cfg.n_out)
     fwd.connect(i=i, j=j)
     fwd.m = M.ravel()
+    if p.loss == "softmax":  # named between rof and rob: runs after yhat, before delta
+        _softmax_sum(ctx, ro, "yhat", f"rog_{name}")
     back = b2.Synapses(ro, layer, model="m : 1\ndelta_post = m * err_pre : 1 (summed)", clock=ctx.clock,
-                       name=f"rob_{name}", namespace={"target_on": cfg.params.target_on})
+                       name=f"rob_{name}", namespace={"target_on": p.target_on, "beta": p.beta})
     i, j = dense_indices(cfg.n_out, n)
     back.connect(i=i, j=j)
     back.m = M.T.ravel()
     ctx.objects.append(ro)
     ctx.synapses[f"rof_{name}"] = fwd
     ctx.synapses[f"rob_{name}"] = back
+
+
+def _softmax_sum(ctx: _Ctx, group: b2.NeuronGroup, score: str, name: str) -> None:
+    """All-to-all synapses of ``group`` onto itself computing ``zsum = sum_k exp(beta score_k)``."""
+    syn = b2.Synapses(group, group, model=eq.softmax_sum_code(score), clock=ctx.clock, name=name,
+                      namespace={"beta": ctx.cfg.params.beta})
+    i, j = dense_indices(len(group), len(group))
+    syn.connect(i=i, j=j)
+    ctx.synapses[name] = syn
 
 
 #: Rule name -> function adding the rule's layers and synapses to a build context.

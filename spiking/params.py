@@ -45,10 +45,13 @@ ENCODINGS = ("poisson", "latency")
 #: Surrogate derivatives of the spike non-linearity, as Brian2 expressions of ``v``.
 #: ``box`` is DECOLLE's (Kaiser, Mostafa & Neftci 2020, arXiv 1811.10766) ``|u| < 1/2`` window,
 #: with ``u = (v - v_thresh) / sg_width``; ``fast-sigmoid`` is ``1 / (1 + |u|)^2``
-#: (SuperSpike, Zenke & Ganguli 2018, arXiv 1705.11146).
+#: (SuperSpike, Zenke & Ganguli 2018, arXiv 1705.11146); ``straight-through`` is 1 (the update
+#: becomes a delta rule on rates: a silent neuron learns as fast as an active one, so the
+#: output layer cannot be silenced by the surrogate's asymmetry).
 SURROGATES: dict[str, str] = {
     "box": "int(abs(v - v_thresh) < 0.5 * sg_width)",
     "fast-sigmoid": "1.0 / (1.0 + abs(v - v_thresh) / sg_width)**2",
+    "straight-through": "1.0 + 0.0 * v / volt",
 }
 
 
@@ -371,7 +374,9 @@ class LocalErrorParams:
     eta_mV_per_s : float
         Learning rate (mV of weight per second of unit three-factor product).
     surrogate : str
-        Name in :data:`SURROGATES`.
+        Name in :data:`SURROGATES` (hidden layers).
+    output_surrogate : str
+        Name in :data:`SURROGATES` for the output layer.
     sg_width_mV : float
         Surrogate width.
     target_on : float
@@ -387,8 +392,22 @@ class LocalErrorParams:
         elapsed time (1 = every step).
     burn_in_ms : float
         No update during the first ``burn_in_ms`` of every sample, while the filtered spikes
-        ``r`` (reset to 0 at the sample start) build up; otherwise the error of that transient
-        pushes every layer to fire as fast as it can (DECOLLE's burn-in).
+        ``r`` (reset to 0 at the sample start) build up (DECOLLE's burn-in).
+    rate_reg : float
+        Weight of a local activity regulariser added to every layer's projected error:
+        ``delta + rate_reg * (r - r_target)`` (DECOLLE regularises activity the same way, on
+        the neuron's own state only, so nothing crosses layers). 0 disables it.
+    r_target : float
+        Target of ``r`` for the regulariser (``r = 1`` is about ``1 / tau_r``, 50 Hz).
+    loss : str
+        Local loss of the hidden layers' readouts: ``"softmax"`` (cross-entropy, error
+        ``softmax(beta * score) - y``, bounded and scale-free, as in Mostafa et al.; it cannot
+        be lowered by firing faster) or ``"mse"`` (error ``score - target_on * y``).
+    output_loss : str
+        Loss of the output layer on its own rates ``r``; ``"mse"`` drives the label neuron to
+        ``r = target_on`` and the others to silence, so the most active neuron is the answer.
+    beta : float
+        Inverse temperature of the softmax.
     """
 
     lif: LIFParams = field(default_factory=lambda: LIFParams(tau_m_ms=20.0, t_ref_ms=1.0))
@@ -396,13 +415,19 @@ class LocalErrorParams:
     tau_r_ms: float = 20.0
     eta_mV_per_s: float = 20.0
     surrogate: str = "fast-sigmoid"
+    output_surrogate: str = "straight-through"
     sg_width_mV: float = 2.0
     target_on: float = 1.0
     readout_scale: float = 1.0
     w_init_mV: float = 1.0
     w_bound_mV: float = 20.0
     update_every: int = 2
-    burn_in_ms: float = 20.0
+    burn_in_ms: float = 10.0
+    rate_reg: float = 0.0
+    r_target: float = 0.4
+    loss: str = "softmax"
+    output_loss: str = "mse"
+    beta: float = 5.0
 
     def __post_init__(self) -> None:
         _finite(self)
@@ -411,16 +436,23 @@ class LocalErrorParams:
         _require(self.sg_width_mV > 0, "LocalErrorParams.sg_width_mV must be > 0")
         _require(self.w_bound_mV > 0, "LocalErrorParams.w_bound_mV must be > 0")
         _require(self.burn_in_ms >= 0, "LocalErrorParams.burn_in_ms must be >= 0")
+        _require(self.rate_reg >= 0 and self.r_target >= 0, "LocalErrorParams.rate_reg and r_target must be >= 0")
+        _require(self.beta > 0, "LocalErrorParams.beta must be > 0")
+        for attr in ("loss", "output_loss"):
+            val = str(getattr(self, attr)).lower()
+            _require(val in ("softmax", "mse"), f"unknown {attr} {getattr(self, attr)!r}; choose one of ['mse', 'softmax']")
+            object.__setattr__(self, attr, val)
         _require(
             isinstance(self.update_every, int) and self.update_every >= 1,
             f"LocalErrorParams.update_every must be an int >= 1, got {self.update_every!r}",
         )
-        name = self.surrogate.lower()
-        _require(
-            name in SURROGATES,
-            f"unknown surrogate {self.surrogate!r}; choose one of {sorted(SURROGATES)}",
-        )
-        object.__setattr__(self, "surrogate", name)
+        for attr in ("surrogate", "output_surrogate"):
+            name = str(getattr(self, attr)).lower()
+            _require(
+                name in SURROGATES,
+                f"unknown {attr} {getattr(self, attr)!r}; choose one of {sorted(SURROGATES)}",
+            )
+            object.__setattr__(self, attr, name)
 
 
 _RULE_PARAM_TYPES = {"stdp-association": STDPAssociationParams, "local-error": LocalErrorParams}
@@ -507,6 +539,12 @@ class NetworkConfig:
             isinstance(self.params, ptype),
             f"rule {rule!r} needs params of type {ptype.__name__}, got {type(self.params).__name__}",
         )
+        if rule == "local-error":
+            _require(
+                self.params.burn_in_ms < self.sim.t_present_ms,
+                f"LocalErrorParams.burn_in_ms ({self.params.burn_in_ms}) must be shorter than t_present_ms "
+                f"({self.sim.t_present_ms}), or nothing is ever learnt; lower burn_in_ms",
+            )
 
     @property
     def layer_sizes(self) -> tuple[int, ...]:

@@ -77,7 +77,9 @@ def surrogate_reference(v_mV: np.ndarray, v_thresh_mV: float, width_mV: float, n
         return (np.abs(u) < 0.5).astype(np.float64)
     if name == "fast-sigmoid":
         return 1.0 / (1.0 + np.abs(u)) ** 2
-    raise ValueError(f"unknown surrogate {name!r}; choose 'box' or 'fast-sigmoid'")
+    if name == "straight-through":
+        return np.ones_like(u)
+    raise ValueError(f"unknown surrogate {name!r}; choose 'box', 'fast-sigmoid' or 'straight-through'")
 
 
 def three_factor_reference(

@@ -154,6 +154,8 @@ def test_state_with_transposed_weights_is_rejected():
         pytest.param(lambda: _cfg(hidden=()), "at least one layer", id="no-hidden-layer"),
         pytest.param(lambda: _cfg(n_out=1), "n_out", id="one-class"),
         pytest.param(lambda: _cfg(params=spk.LocalErrorParams()), "STDPAssociationParams", id="params-of-other-rule"),
+        pytest.param(lambda: _cfg(rule="local-error", params=spk.LocalErrorParams(burn_in_ms=20.0)), "burn_in_ms",
+                     id="burn-in-longer-than-sample"),
     ],
 )
 def test_impossible_parameters(make, match):

@@ -145,7 +145,7 @@ def test_three_factor_update_matches_formula(surrogate, update_every, burn_in, n
         syn = b2.Synapses(pre, post, model="w : volt", on_pre="v_post += w", clock=clock,
                           namespace={**lif.to_namespace(), "sg_width": 2 * b2.mV, "eta": p.eta_mV_per_s * b2.mV / b2.second,
                                      "dt_update": update_every * DT_MS * b2.ms, "w_bound": p.w_bound_mV * b2.mV,
-                                     "n_sample": n_steps, "n_burnin": burn_in})
+                                     "n_sample": n_steps, "n_burnin": burn_in, "rate_reg": 0.0, "r_target": 0.0})
         syn.connect(i=np.repeat([0, 1], 3), j=np.tile([0, 1, 2], 2))
         syn.w = w0.ravel() * b2.mV
         syn.run_regularly(eq.three_factor_code(), dt=update_every * DT_MS * b2.ms, when="end")
@@ -161,17 +161,19 @@ def test_three_factor_update_matches_formula(surrogate, update_every, burn_in, n
     assert np.count_nonzero(np.abs(dw) > 1e-6) >= 2
 
 
-def _le_config() -> NetworkConfig:
+def _le_config(loss: str) -> NetworkConfig:
     return NetworkConfig(
         rule="local-error", n_in=12, hidden=(5,), n_out=3, encoding="poisson", max_rate_hz=300.0,
         sim=SimParams(dt_ms=1.0, t_present_ms=10.0),
-        params=LocalErrorParams(eta_mV_per_s=0.0, w_init_mV=6.0),
+        params=LocalErrorParams(eta_mV_per_s=0.0, w_init_mV=6.0, loss=loss, beta=3.0, burn_in_ms=2.0),
     )
 
 
-def test_local_error_readout_and_projection():
-    """yhat(step n) = M^T r(end of step n-1); delta(step n) = M (yhat(n) - y_label)."""
-    cfg = _le_config()
+@pytest.mark.parametrize("loss", ["softmax", "mse"])
+def test_local_error_readout_and_projection(loss):
+    """yhat(step n) = M^T r(end of step n-1); delta(step n) = M e(n) with e = softmax(beta yhat) - y
+    (cross-entropy) or yhat - target_on y (squared error)."""
+    cfg = _le_config(loss)
     state = init_state(cfg, seed=3)
     M = state["M_h1"]
     rng = np.random.default_rng(0)
@@ -194,7 +196,12 @@ def test_local_error_readout_and_projection():
     y = np.zeros_like(yhat)
     for k, lab in enumerate(labels):
         y[k * steps:(k + 1) * steps, int(lab)] = cfg.params.target_on
-    np.testing.assert_allclose(delta, (yhat - y) @ M.T, rtol=1e-10, atol=1e-12)
+    if loss == "softmax":
+        p = np.exp(3.0 * yhat)
+        err = p / p.sum(axis=1, keepdims=True) - y / cfg.params.target_on
+    else:
+        err = yhat - y
+    np.testing.assert_allclose(delta, err @ M.T, rtol=1e-10, atol=1e-12)
 
 
 def _stdp_config(teacher_on: bool) -> NetworkConfig:
