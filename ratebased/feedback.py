@@ -26,9 +26,11 @@ to large datasets" (arXiv 1811.03567). Names as in BioTorch (Sanfiz & Akrout 202
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Optional
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -54,6 +56,8 @@ __all__ = [
     "DirectFeedbackLinear",
     "DirectFeedbackConv2d",
     "FEEDBACK_LAYERS",
+    "uniform_magnitudes",
+    "signed_uniform",
 ]
 
 
@@ -87,6 +91,88 @@ class FeedbackSpec:
     def feedback(self, weight: Tensor, stored: Optional[Tensor]) -> Tensor:
         """The matrix ``B`` used by this backward pass, shape of ``weight``."""
         raise NotImplementedError
+
+
+#: Resolution of the CPU magnitude draw of :func:`uniform_magnitudes` (bits per value).
+MAGNITUDE_BITS = 16
+
+
+_THREAD = threading.local()
+
+
+def _sfc64_from_torch() -> np.random.SFC64:
+    """This thread's SFC64 bit generator, its state set from three 64-bit words of torch's global
+    CPU generator (so the stream is a function of torch's RNG state alone)."""
+    bg = getattr(_THREAD, "sfc64", None)
+    if bg is None:
+        bg = _THREAD.sfc64 = np.random.SFC64(0)
+    words = torch.randint(-(2**63), 2**63 - 1, (3,), dtype=torch.int64).numpy().view(np.uint64)
+    bg.state = {"bit_generator": "SFC64", "has_uint32": 0, "uinteger": 0,
+                "state": {"state": np.array([words[0], words[1], words[2], 1], dtype=np.uint64)}}
+    return bg
+
+
+def uniform_magnitudes(like: Tensor, bound: float) -> Tensor:
+    """Fresh magnitudes ``U(0, bound)`` with ``like``'s shape, dtype and device (brSF's per-step draw).
+
+    On CUDA (and other accelerators) this is ``torch.rand_like(like) * bound``. On the CPU, where
+    torch's Mersenne-Twister draw of one float per element costs more than a quarter of a
+    backpropagation step of a small MLP, three 64-bit words drawn from torch's global CPU generator
+    set the state of numpy's SFC64 bit generator, which supplies ``MAGNITUDE_BITS`` = 16 random
+    bits per element: ``(k + 1/2) * bound / 2**16`` with ``k`` uniform on ``0 .. 2**16 - 1``, the
+    midpoints of 65,536 equal bins of ``(0, bound)`` (mean ``bound / 2`` exactly, never 0, so the
+    sign of ``B`` is always the sign of ``W``). The draw is deterministic under
+    ``torch.manual_seed`` and follows torch's RNG state (resumed runs continue the same stream).
+
+    Parameters
+    ----------
+    like : Tensor
+        Any shape; only its shape, dtype and device are used.
+    bound : float
+        Upper end of the magnitudes (> 0).
+
+    Returns
+    -------
+    Tensor
+        Same shape, dtype and device as ``like``, values in ``(0, bound)``.
+
+    Examples
+    --------
+    >>> _ = torch.manual_seed(0)
+    >>> m = uniform_magnitudes(torch.empty(3, 4), 0.5)
+    >>> bool((m > 0).all() and (m < 0.5).all())
+    True
+    """
+    if like.device.type != "cpu":
+        return torch.rand_like(like).mul_(bound)
+    return _bits16(like).to(like.dtype).add_(2.0**15 + 0.5).mul_(bound / 2.0**MAGNITUDE_BITS)
+
+
+def _bits16(like: Tensor) -> Tensor:
+    """int16 tensor of ``like``'s shape, 16 fresh random bits per element (CPU, see above);
+    as an int16 it holds ``k - 2**15``."""
+    n = like.numel()
+    raw = _sfc64_from_torch().random_raw((n + 3) // 4).view(np.int16)[:n]
+    return torch.from_numpy(raw).view(like.shape)
+
+
+def signed_uniform(weight: Tensor, bound: float) -> Tensor:
+    """``sign(weight) * U(0, bound)``: brSF's feedback matrix, with the magnitudes of
+    :func:`uniform_magnitudes` (same random stream), fused into three passes on the CPU.
+
+    Examples
+    --------
+    >>> w = torch.randn(3, 4)
+    >>> b = signed_uniform(w, 0.5)
+    >>> bool((torch.sign(b) == torch.sign(w)).all() and (b.abs() < 0.5).all())
+    True
+    """
+    s = torch.sign(weight)
+    if weight.device.type != "cpu":
+        return s.mul_(torch.rand_like(weight)).mul_(bound)
+    c = bound / 2.0**MAGNITUDE_BITS
+    # s * (k' + 2**15 + 1/2) * c, with the int16 -> float conversion inside addcmul
+    return torch.addcmul(s * (c * (2.0**15 + 0.5)), s, _bits16(weight), value=c)
 
 
 @dataclass(frozen=True)
@@ -129,7 +215,8 @@ class FixedRandomSignSymmetry(FeedbackSpec):
 class BatchRandomSignSymmetry(FeedbackSpec):
     """brSF: ``B = |R| * sign(W)`` with ``R ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` drawn every step.
 
-    The draw uses torch's global generator on the weight's device (seeded by ``torch.manual_seed``).
+    ``B`` comes from :func:`signed_uniform` (magnitudes as :func:`uniform_magnitudes`): deterministic under ``torch.manual_seed``
+    (every draw consumes torch's global generator on the weight's device).
     """
 
     name = "brsf"
@@ -137,7 +224,7 @@ class BatchRandomSignSymmetry(FeedbackSpec):
     def feedback(self, weight, stored):
         bound = 1.0 / math.sqrt(_fan_in(weight.shape))
         w = weight.detach()
-        return torch.rand_like(w).mul_(bound).mul_(torch.sign(w))
+        return signed_uniform(w, bound)
 
 
 @dataclass(frozen=True)

@@ -158,6 +158,36 @@ def test_brsf_redraws_magnitudes_every_step_frsf_does_not():
     assert torch.equal(g1[-2], g2[-2])  # output layer is unaffected by feedback
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_brsf_magnitudes_are_uniform_and_follow_torch_rng(dtype):
+    from ratebased.feedback import MAGNITUDE_BITS, signed_uniform, uniform_magnitudes
+
+    like = torch.empty(400, 500, dtype=dtype)
+    torch.manual_seed(3)
+    a = uniform_magnitudes(like, 0.5)
+    state = torch.get_rng_state()
+    b = uniform_magnitudes(like, 0.5)
+    torch.set_rng_state(state)
+    b_again = uniform_magnitudes(like, 0.5)
+    assert a.dtype == dtype and a.shape == like.shape
+    assert torch.equal(b, b_again) and not torch.equal(a, b)  # a function of torch's RNG state
+    # midpoints of 2**16 bins of (0, 0.5): never 0, never the bound, exactly on the grid
+    k = a.double() / 0.5 * 2**MAGNITUDE_BITS - 0.5
+    assert float(a.min()) > 0 and float(a.max()) < 0.5
+    assert torch.equal(k, k.round())
+    # U(0, 0.5): mean 1/4, std 0.5/sqrt(12); 200k samples -> standard errors ~3e-4
+    assert abs(float(a.double().mean()) - 0.25) < 2e-3
+    assert abs(float(a.double().std()) - 0.5 / 12**0.5) < 2e-3
+    # all 16 bits are used: every bin of 256 equal bins is hit about equally often
+    counts = torch.bincount((a.double() / 0.5 * 256).long().flatten(), minlength=256)
+    assert counts.numel() == 256 and float(counts.min()) > 0.85 * 200_000 / 256
+    # brSF's fused B is sign(W) times the same draw
+    w = torch.randn(400, 500, dtype=dtype)
+    torch.manual_seed(3)
+    B = signed_uniform(w, 0.5)
+    torch.testing.assert_close(B, torch.sign(w) * a, rtol=0, atol=1e-7 if dtype == torch.float32 else 1e-15)
+
+
 @pytest.mark.parametrize("rule", FEEDBACK_RULES)
 def test_manhattan_updates_are_signs(rule):
     net, x, y = _model("mlp")
