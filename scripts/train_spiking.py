@@ -35,6 +35,7 @@ from tqdm import tqdm  # noqa: E402
 import spiking as spk  # noqa: E402
 from bridges.data import REGISTRY, limit, load_dataset, subset  # noqa: E402
 from bridges.io import atomic_save_npz, atomic_write_json, versions  # noqa: E402
+from spiking.presets import PRESETS, preset_params  # noqa: E402
 
 log = logging.getLogger("train_spiking")
 
@@ -90,7 +91,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="normalise each sample's summed input rate (default per rule; 0 = off)")
     p.add_argument("--pop-size", type=int, default=16, help="population-code neurons per tabular feature")
     p.add_argument("--params", default=None,
-                   help="rule parameter overrides: JSON object or path to a JSON file (nested, e.g. "
+                   help="rule parameter overrides: a preset name (spiking/presets.py: " + ", ".join(PRESETS) + "), "
+                        "a JSON object or path to a JSON file (nested, e.g. "
                         '\'{"inhibition_mV": 3, "hidden_lif": {"theta_plus_mV": 0.1}}\')')
     p.add_argument("--chunk-size", type=int, default=1000, help="training samples per simulator run")
     p.add_argument("--eval-copies", type=int, default=1, help="parallel network copies for evaluation")
@@ -112,6 +114,10 @@ def rule_params(rule: str, spec: str | None):
     base = spk.STDPAssociationParams() if rule == "stdp-association" else spk.LocalErrorParams()
     if not spec:
         return base
+    if spec in PRESETS:
+        if PRESETS[spec]["rule"] != rule:
+            raise SystemExit(f"preset {spec!r} is for rule {PRESETS[spec]['rule']!r}, not {rule!r}")
+        return preset_params(spec, base)
     text = Path(spec).read_text() if Path(spec).is_file() else spec
     try:
         changes = json.loads(text)

@@ -207,7 +207,9 @@ def input_threshold(encoding: str, source: str = "timed") -> str:
     raise ValueError(f"unknown encoding {encoding!r}; choose 'poisson' or 'latency'")
 
 
-def stdp_synapse_code(*, wsum_name: str | None, hold: bool = False) -> dict[str, str]:
+def stdp_synapse_code(
+    *, wsum_name: str | None, hold: bool = False, hold_gate: bool = False, ltp_stop: bool = False
+) -> dict[str, str]:
     """Pair-based trace STDP with bounds; the weight is also the PSP amplitude (delta synapse).
 
     On a presynaptic spike: ``v_post += w`` (if the target is not refractory), then
@@ -217,17 +219,21 @@ def stdp_synapse_code(*, wsum_name: str | None, hold: bool = False) -> dict[str,
     sample leaves ``w`` bit-identical). When ``wsum_name`` is given, the change is added to
     that post variable, which tracks the sum of incoming weights for normalisation. With
     ``hold`` (output of the STDP rule) a presynaptic spike onto a neuron the teacher holds back
-    (``hold_post > 0``) is also depressed by ``eta_hold``.
+    (``hold_post > 0``) is also depressed by ``eta_hold``; with ``hold_gate`` only while
+    ``v_post > v_gate`` (stop learning: the held neuron would fire without the hold-back).
+    With ``ltp_stop`` potentiation needs ``ytr_post < y_stop``.
     """
     track = f"\n{wsum_name}_post += w_new - w" if wsum_name else ""
-    held = " - eta_hold * int(hold_post > 0 * volt)" if hold else ""
+    gate = " * int(v_post > v_gate)" if hold_gate else ""
+    held = f" - eta_hold * int(hold_post > 0 * volt){gate}" if hold else ""
+    stop = " * int(ytr_post < y_stop)" if ltp_stop else ""
     on_pre = (
         "v_post += w * int(not_refractory_post)\n"
         f"w_new = w + learn_post * (clip(w - eta_minus * ytr_post{held}, w_min, w_max) - w)"
         f"{track}\nw = w_new"
     )
     on_post = (
-        "w_new = w + learn_post * (clip(w + eta_plus * (xtr_pre - x_offset), w_min, w_max) - w)"
+        f"w_new = w + learn_post * (clip(w + eta_plus * (xtr_pre - x_offset){stop}, w_min, w_max) - w)"
         f"{track}\nw = w_new"
     )
     return {"model": "w : volt", "on_pre": on_pre, "on_post": on_post}
@@ -335,8 +341,10 @@ def lif_update_semantics() -> str:
        ``drive_j += w_ij`` (always); lateral inhibition ``v_j <- max(v_j - w_inh, v_floor)`` for
        the other, non-refractory neurons of the layer;
        STDP (pre spike): ``w -= eta_minus * ytr_post`` (output of the STDP rule: also
-       ``- eta_hold`` if the teacher holds the post neuron back); (post spike):
-       ``w += eta_plus * (xtr_pre - x_offset)``, each clipped to ``[w_min, w_max]``, with the
+       ``- eta_hold`` if the teacher holds the post neuron back, with ``hold_gate_mV`` only
+       if ``v_post > v_thresh + hold_gate_mV`` after this spike's input); (post spike):
+       ``w += eta_plus * (xtr_pre - x_offset)`` (with ``ltp_stop_trace`` only if
+       ``ytr_post < ltp_stop_trace``), each clipped to ``[w_min, w_max]``, with the
        traces as they were before this step's increments.
     5. **resets**: for neurons that spiked: ``v = v_reset``; every trace ``+= 1``;
        ``theta += learn * theta_plus``. (Inputs: ``xtr += 1``.)

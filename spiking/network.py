@@ -508,8 +508,14 @@ def _build_stdp(ctx: _Ctx) -> None:
             learn_expr=f"{float(p.teacher_on)!r} * int(label_now >= 0)" if is_out else "int(label_now >= 0)",
             normalised=(pre,) if norm else (),
         )
-        code = eq.stdp_synapse_code(wsum_name=wsum if norm else None, hold=is_out) if ctx.learning else _PLAIN
-        syn = _feedforward(ctx, pre, name, code, sp.to_namespace())
+        gated = is_out and sp.hold_gate_mV is not None
+        stop = is_out and sp.ltp_stop_trace is not None
+        code = (eq.stdp_synapse_code(wsum_name=wsum if norm else None, hold=is_out, hold_gate=gated, ltp_stop=stop)
+                if ctx.learning else _PLAIN)
+        syn_ns = sp.to_namespace()
+        if gated:
+            syn_ns["v_gate"] = (lif.v_thresh_mV + sp.hold_gate_mV) * b2.mV
+        syn = _feedforward(ctx, pre, name, code, syn_ns)
         if norm:
             setattr(group, wsum, ctx.state[f"W_{pre}_{name}"].sum(axis=0) * b2.mV)
             ctx.wsum[f"W_{pre}_{name}"] = getattr(group, wsum)

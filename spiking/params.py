@@ -231,6 +231,16 @@ class STDPParams:
         Output projection only: depression per presynaptic spike onto an output neuron the
         teacher holds back (``w <- clip(w - eta_hold, w_min, w_max)``): inputs active for
         another class dissociate from this one. 0 disables it.
+    hold_gate_mV : float or None
+        Output projection only, "stop learning" (Brader, Senn & Fusi 2007): the ``eta_hold``
+        depression of a held-back neuron happens only while its membrane is above
+        ``v_thresh + hold_gate_mV``, i.e. only while the hidden input would make the wrong
+        class fire; a class already silent for this input stops dissociating. ``None``: always.
+    ltp_stop_trace : float or None
+        Output projection only: potentiation on a postsynaptic spike happens only while the
+        postsynaptic trace ``ytr`` (a running rate estimate, about ``rate * tau_post``) is below
+        this value, so the label neuron stops learning once the hidden input already drives it
+        well above the teacher-alone rate (calcium-gated stop learning). ``None``: always.
     """
 
     eta_plus_mV: float = 0.05
@@ -241,9 +251,18 @@ class STDPParams:
     norm_total_mV: float | None = None
     w_init_max_mV: float = 0.3
     eta_hold_mV: float = 0.0
+    hold_gate_mV: float | None = None
+    ltp_stop_trace: float | None = None
 
     def __post_init__(self) -> None:
         _finite(self)
+        for name in ("hold_gate_mV", "ltp_stop_trace"):
+            val = getattr(self, name)
+            _require(val is None or math.isfinite(val), f"STDPParams.{name} must be None or finite, got {val!r}")
+        _require(
+            self.ltp_stop_trace is None or self.ltp_stop_trace > 0,
+            f"STDPParams.ltp_stop_trace must be None or > 0, got {self.ltp_stop_trace}",
+        )
         _require(
             self.eta_plus_mV >= 0 and self.eta_minus_mV >= 0 and self.eta_hold_mV >= 0,
             "STDPParams learning rates must be >= 0",
@@ -266,6 +285,7 @@ class STDPParams:
             "x_offset": self.x_offset,
             "w_min": self.w_min_mV * b2.mV,
             "w_max": self.w_max_mV * b2.mV,
+            "y_stop": self.ltp_stop_trace if self.ltp_stop_trace is not None else 0.0,
         }
 
 

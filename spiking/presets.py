@@ -1,0 +1,108 @@
+"""Named parameter presets of the spiking rules (``--params NAME`` in ``scripts/train_spiking.py``).
+
+A preset is a rule name and nested overrides of that rule's parameter dataclass (applied with
+:func:`spiking.params.replace_params` to the defaults); architecture, time grid and epochs stay
+on the command line. ``docs``/notes record which preset produced which measured number.
+
+Example
+-------
+>>> p = preset_params("stdp-gated")
+>>> p.output_stdp.hold_gate_mV
+0.0
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .params import LocalErrorParams, STDPAssociationParams, replace_params
+
+__all__ = ["PRESETS", "preset_params"]
+
+_GATED = {"hold_gate_mV": 0.0, "ltp_stop_trace": 1.0}
+
+#: name -> {"rule": ..., "params": nested overrides, "doc": one line}
+PRESETS: dict[str, dict[str, Any]] = {
+    "stdp-gated": {
+        "rule": "stdp-association",
+        "doc": "stop-learning association: hold-back depression only while the wrong class would fire, "
+               "label potentiation only below a trace (rate) ceiling",
+        "params": {"output_stdp": dict(_GATED)},
+    },
+    "stdp-gated-dense": {
+        "rule": "stdp-association",
+        "doc": "stdp-gated with a denser hidden code (homeostatic target 1 Hz instead of 0.3 Hz)",
+        "params": {"output_stdp": dict(_GATED), "hidden_lif": {"theta_target_hz": 1.0}},
+    },
+    "stdp-gated-dense-inh5": {
+        "rule": "stdp-association",
+        "doc": "stdp-gated-dense with weaker lateral inhibition (5 mV): soft k-winner-take-all",
+        "params": {"output_stdp": dict(_GATED), "hidden_lif": {"theta_target_hz": 1.0}, "inhibition_mV": 5.0},
+    },
+    "stdp-gated-strongout": {
+        "rule": "stdp-association",
+        "doc": "stdp-gated with twice the summed output weight (more output spikes at test time)",
+        "params": {"output_stdp": {**_GATED, "norm_total_mV": 800.0}},
+    },
+    "stdp-gated-dense-strongout": {
+        "rule": "stdp-association",
+        "doc": "stdp-gated-dense and stdp-gated-strongout together",
+        "params": {"output_stdp": {**_GATED, "norm_total_mV": 800.0}, "hidden_lif": {"theta_target_hz": 1.0}},
+    },
+    "stdp-strongout": {
+        "rule": "stdp-association",
+        "doc": "default association (ungated) with twice the summed output weight",
+        "params": {"output_stdp": {"norm_total_mV": 800.0}},
+    },
+    "stdp-sparse": {
+        "rule": "stdp-association",
+        "doc": "sparser hidden code (homeostatic target 0.15 Hz)",
+        "params": {"hidden_lif": {"theta_target_hz": 0.15}},
+    },
+    "stdp-sparse-strongout": {
+        "rule": "stdp-association",
+        "doc": "stdp-sparse and stdp-strongout together",
+        "params": {"hidden_lif": {"theta_target_hz": 0.15}, "output_stdp": {"norm_total_mV": 800.0}},
+    },
+    "stdp-gated-sparse": {
+        "rule": "stdp-association",
+        "doc": "stdp-gated with the sparser hidden code of stdp-sparse",
+        "params": {"hidden_lif": {"theta_target_hz": 0.15}, "output_stdp": dict(_GATED)},
+    },
+    "stdp-strongout-inh15": {
+        "rule": "stdp-association",
+        "doc": "stdp-strongout with strong output lateral inhibition (15 mV)",
+        "params": {"output_stdp": {"norm_total_mV": 800.0}, "output_inhibition_mV": 15.0},
+    },
+    "stdp-iris": {
+        "rule": "stdp-association",
+        "doc": "population-coded tabular data (small layers): faster input STDP, 5 Hz hidden target, gated output",
+        "params": {"input_stdp": {"eta_plus_mV": 0.02, "eta_minus_mV": 0.002}, "hidden_lif": {"theta_target_hz": 5.0},
+                   "output_stdp": dict(_GATED)},
+    },
+    "stdp-iris-slow": {
+        "rule": "stdp-association",
+        "doc": "stdp-iris with a 4x slower output association (less drift over epochs)",
+        "params": {"input_stdp": {"eta_plus_mV": 0.02, "eta_minus_mV": 0.002}, "hidden_lif": {"theta_target_hz": 5.0},
+                   "output_stdp": {**_GATED, "eta_plus_mV": 0.25, "eta_minus_mV": 0.025, "eta_hold_mV": 0.25}},
+    },
+    "local-error-fast": {
+        "rule": "local-error",
+        "doc": "three-factor update every 5 steps (same rate per second; ~2x faster simulation), eta 10",
+        "params": {"update_every": 5, "eta_mV_per_s": 10.0},
+    },
+    "local-error-fast-reg": {
+        "rule": "local-error",
+        "doc": "local-error-fast with a local activity regulariser (rate_reg 0.1 towards r = 0.4)",
+        "params": {"update_every": 5, "eta_mV_per_s": 10.0, "rate_reg": 0.1},
+    },
+}
+
+
+def preset_params(name: str, base: Any = None) -> Any:
+    """Parameters of preset ``name`` (overrides applied to ``base`` or the rule's defaults)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    spec = PRESETS[name]
+    if base is None:
+        base = STDPAssociationParams() if spec["rule"] == "stdp-association" else LocalErrorParams()
+    return replace_params(base, spec["params"])
