@@ -5,11 +5,14 @@ The one ``cpp_standalone`` build of the default run is ``test_standalone_matches
 """
 from __future__ import annotations
 
+import os
+
 import brian2 as b2
 import numpy as np
 import pytest
 
 from spiking import device as spk_device
+from spiking import engine
 from spiking.engine import StandaloneEngine
 from spiking.model import SpikingClassifier
 from spiking.network import build_network, init_state, read_state
@@ -200,3 +203,59 @@ def test_standalone_project_is_cached(tmp_path, quick_compile):
     assert {p: p.stat().st_mtime_ns for p in built} == built
     for name in r1.state:
         np.testing.assert_array_equal(r1.state[name], r2.state[name])
+
+
+_MAIN_A = """int main(int argc, char **argv)
+{
+        _array_clk_sample_timestep[0] = 0;
+        _array_clk_sample_t[0] = 0.0;
+        _array_defaultclock_timestep[0] = 0;
+        _array_defaultclock_t[0] = 0.0;
+        run_net();
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "other, same",
+    [
+        (_MAIN_A, True),
+        # the two clocks' resets in the other order (what Brian2's set iteration produces)
+        (_MAIN_A.replace("""        _array_clk_sample_timestep[0] = 0;
+        _array_clk_sample_t[0] = 0.0;
+        _array_defaultclock_timestep[0] = 0;
+        _array_defaultclock_t[0] = 0.0;
+""", """        _array_defaultclock_timestep[0] = 0;
+        _array_defaultclock_t[0] = 0.0;
+        _array_clk_sample_timestep[0] = 0;
+        _array_clk_sample_t[0] = 0.0;
+"""), True),
+        (_MAIN_A.replace("_array_clk_sample_t[0] = 0.0;", "_array_clk_sample_t[0] = 0.5;"), False),
+        (_MAIN_A.replace("run_net();", "run_other();"), False),
+        (_MAIN_A + "// extra\n", False),
+    ],
+    ids=["identical", "clock-resets-reordered", "other-value", "other-code", "extra-line"],
+)
+def test_clock_reset_order_equivalence(other, same):
+    assert engine.same_up_to_clock_reset_order(_MAIN_A, other) is same
+
+
+def test_keep_equivalent_main_restores_bytes_and_mtime(tmp_path):
+    prev = tmp_path / "main.cpp.compiled"
+    prev.write_text(_MAIN_A)
+    os.utime(prev, ns=(1_000_000_000, 1_000_000_000))
+    main = tmp_path / "main.cpp"
+    # a reset moved after the run: same lines, different meaning -> left alone (recompiled)
+    moved = _MAIN_A.replace("        _array_defaultclock_t[0] = 0.0;\n", "").replace(
+        "run_net();", "run_net();\n        _array_defaultclock_t[0] = 0.0;")
+    main.write_text(moved)
+    assert engine.keep_equivalent_main(tmp_path) is False and main.read_text() == moved
+    swapped = _MAIN_A.replace("_array_clk_sample_timestep[0] = 0;", "@@").replace(
+        "_array_defaultclock_timestep[0] = 0;", "_array_clk_sample_timestep[0] = 0;").replace(
+        "@@", "_array_defaultclock_timestep[0] = 0;")
+    main.write_text(swapped)
+    assert engine.keep_equivalent_main(tmp_path) is True
+    assert main.read_text() == _MAIN_A and main.stat().st_mtime_ns == 1_000_000_000
+    main.write_text(_MAIN_A.replace("run_net();", "run_other();"))
+    assert engine.keep_equivalent_main(tmp_path) is False
+    assert "run_other" in main.read_text()
