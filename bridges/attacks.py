@@ -300,27 +300,31 @@ def _check_seed(seed: int | None) -> int | None:
 # ---------------------------------------------------------------------------------------------------------
 def _gradient(grad_model: GradientSource, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn,
               eot_samples: int) -> torch.Tensor:
-    """Mean over ``eot_samples`` passes of d(sum_i loss_i)/dx; shape of ``x``. No validation, no RNG seeding."""
-    total = torch.zeros_like(x)
-    for _ in range(eot_samples):
-        x_in = x.detach().clone().requires_grad_(True)
-        with torch.enable_grad():
-            logits = _check_logits(grad_model(x_in), y)
-            losses = loss_fn(logits, y)
-            if losses.shape != (x.shape[0],):
-                raise ValueError(f"the loss must return one value per sample, shape ({x.shape[0]},), got "
-                                 f"{tuple(losses.shape)}")
-            if not losses.requires_grad:
-                raise ValueError("the model's output does not depend differentiably on its input (no autograd "
-                                 "graph: torch.no_grad, .detach() or a non-torch simulator inside?); pass "
-                                 "grad_model= a differentiable twin, e.g. a surrogate-gradient model")
-            (grad,) = torch.autograd.grad(losses.sum(), x_in, allow_unused=True)
-        if grad is None:
-            raise ValueError("the model's output does not depend differentiably on its input (the input is "
-                             "not in the autograd graph); pass grad_model= a differentiable twin, e.g. a "
-                             "surrogate-gradient model")
-        total = total + grad
-    return total / eot_samples if eot_samples > 1 else total
+    """Mean over ``eot_samples`` draws of d(sum_i loss_i)/dx; shape of ``x``. No validation, no RNG seeding.
+
+    The draws run as one batch of ``eot_samples * N`` copies of ``x`` (copy ``k`` of sample ``i`` at
+    row ``k N + i``), so a stochastic model (Poisson input spikes) makes an independent draw for
+    every copy in one forward/backward pass instead of ``eot_samples`` passes.
+    """
+    x_in = x.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        x_rep = x_in.repeat(eot_samples, *([1] * (x.dim() - 1))) if eot_samples > 1 else x_in
+        y_rep = y.repeat(eot_samples) if eot_samples > 1 else y
+        logits = _check_logits(grad_model(x_rep), y_rep)
+        losses = loss_fn(logits, y_rep)
+        if losses.shape != (x_rep.shape[0],):
+            raise ValueError(f"the loss must return one value per sample, shape ({x_rep.shape[0]},), got "
+                             f"{tuple(losses.shape)}")
+        if not losses.requires_grad:
+            raise ValueError("the model's output does not depend differentiably on its input (no autograd "
+                             "graph: torch.no_grad, .detach() or a non-torch simulator inside?); pass "
+                             "grad_model= a differentiable twin, e.g. a surrogate-gradient model")
+        (grad,) = torch.autograd.grad(losses.sum(), x_in, allow_unused=True)
+    if grad is None:
+        raise ValueError("the model's output does not depend differentiably on its input (the input is "
+                         "not in the autograd graph); pass grad_model= a differentiable twin, e.g. a "
+                         "surrogate-gradient model")
+    return grad / eot_samples if eot_samples > 1 else grad
 
 
 def _warn_zero_gradients(grad: torch.Tensor) -> None:

@@ -236,11 +236,12 @@ class StandaloneEngine:
         _drop_dead_cache_entries(dev)
         t0 = time.perf_counter()
         try:
-            dev.run(directory=str(self.directory), with_output=False, run_args=run_args)
+            # shared: other processes may run the same cached binary at the same time (process-pool
+            # or Ray workers); its run_args files are named by content and shared between them
+            with _dir_lock(self.directory, shared=True):
+                dev.run(directory=str(self.directory), with_output=False, run_args=run_args)
         finally:
-            for fname in list(dev.run_args_arrays):
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(self.directory / "static_arrays" / fname)
+            remove_run_args_files(self.directory)
         return _collect(built, time.perf_counter() - t0, state)
 
     def close(self) -> None:
@@ -302,11 +303,36 @@ def _drop_dead_cache_entries(dev) -> None:
 
 
 @contextlib.contextmanager
-def _dir_lock(directory: Path):
-    with open(directory / ".build.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+def _dir_lock(directory: Path, shared: bool = False):
+    """Lock a cached project across processes: exclusive to build it (sources and static arrays are
+    rewritten), shared to run its binary (several processes may run it at once)."""
+    with open(directory / ".build.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def remove_run_args_files(directory: Path) -> int:
+    """Delete the ``run_args`` files (``static_arrays/init_*.dat``) of finished runs, but only when no
+    process is building or running the project (a non-blocking exclusive lock): Brian2 names these
+    files by content and skips writing one that exists, so deleting it while another process's run
+    is starting would leave that run reading a missing file. When the lock is busy, the last process
+    to finish cleans up. Returns the number of files removed."""
+    lock = Path(directory) / ".build.lock"
+    with open(lock, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return 0
+        try:
+            removed = 0
+            for f in (Path(directory) / "static_arrays").glob("init_*.dat"):
+                with contextlib.suppress(FileNotFoundError):
+                    f.unlink()
+                    removed += 1
+            return removed
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 

@@ -153,3 +153,23 @@ def test_spiking_rules_in_the_comparison_end_to_end(tmp_path):
     clean = {(r["rule"], r["attack"]): r["accuracy"] for r in spk if r["epsilon"] == 0.0}
     for rule in ("stdp-association", "spiking-local"):
         assert clean[(rule, "surrogate")] == clean[(rule, "transfer")]  # eps 0: the same clean evaluation
+
+
+@pytest.mark.parametrize("rule, preset, dt_ms", [("stdp-association", "stdp-gated", 0.5),
+                                                 ("local-error", "local-error-fast", 1.0)],
+                         ids=["stdp", "local-error"])
+def test_mnist_spiking_presets_are_the_measured_script_settings(rule, preset, dt_ms):
+    from bridges.presets import spiking_preset
+    from bridges.spiking_runs import network_config
+    from spiking.presets import PRESETS, preset_params
+
+    p = spiking_preset("mnist", rule)
+    assert p["params"] == PRESETS[preset]["params"] and p["dt_ms"] == dt_ms and p["hidden"] == [100, 100]
+    cfg = network_config({**p, "rule": rule, "seed": 0, "dataset": "mnist"}, 784, 10)
+    assert cfg.params == preset_params(preset)
+    # a fresh dict each call: a caller's edit cannot leak into the next preset
+    p["params"]["x"] = 1
+    assert "x" not in spiking_preset("mnist", rule)["params"]
+    # digits: the same time grid, the rule's default parameters
+    d = spiking_preset("digits", rule)
+    assert "params" not in d and d["dt_ms"] == dt_ms
