@@ -232,6 +232,9 @@ class StandaloneEngine:
             run_args[view] = np.tile(np.asarray(state[name], dtype=np.float64).ravel(), K) * b2.mV
         for name, view in built.wsum.items():
             run_args[view] = np.asarray(state[name], dtype=np.float64).sum(axis=0) * b2.mV
+        for view, name, transposed in built.fixed_views().values():
+            M = np.asarray(state[name], dtype=np.float64)
+            run_args[view] = (M.T if transposed else M).ravel()
         dev = b2.get_device()
         _drop_dead_cache_entries(dev)
         t0 = time.perf_counter()

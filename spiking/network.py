@@ -165,6 +165,20 @@ class BuiltNetwork:
     #: hidden-layer name -> fixed random readout group (local-error rule, learning builds)
     readouts: dict[str, b2.NeuronGroup] = field(default_factory=dict)
 
+    def fixed_views(self) -> dict[str, tuple[b2.VariableView, str, bool]]:
+        """Fixed per-model arrays that are not learnt but differ between models of one
+        configuration (the local-error readouts ``M``): synapse name -> (view of its ``m``, state
+        name, transposed). A cached standalone project is shared by every model of its
+        configuration, so these must be set per run (``run_args``) like the weights, not baked
+        into the build's static arrays."""
+        views = {}
+        for lname in self.readouts:
+            fwd = self.net[f"rof_{lname}"]
+            back = self.net[f"rob_{lname}"]
+            views[f"rof_{lname}"] = (fwd.m, f"M_{lname}", False)
+            views[f"rob_{lname}"] = (back.m, f"M_{lname}", True)
+        return views
+
     def state_views(self) -> dict[str, tuple[b2.VariableView, float]]:
         """State name -> (Brian2 variable view, scale to numpy units) for every carried array."""
         views: dict[str, tuple[b2.VariableView, float]] = {}

@@ -259,3 +259,27 @@ def test_keep_equivalent_main_restores_bytes_and_mtime(tmp_path):
     main.write_text(_MAIN_A.replace("run_net();", "run_other();"))
     assert engine.keep_equivalent_main(tmp_path) is False
     assert "run_other" in main.read_text()
+
+
+@pytest.mark.slow
+def test_standalone_readouts_come_from_the_run_not_the_build(tmp_path, quick_compile):
+    """A cached project is shared by every model of a configuration (parallel workers, other
+    seeds): the local-error readouts ``M`` must reach the binary through ``run_args`` like the
+    weights. Running model B on a project built for model A == running B on its own build."""
+    cfg = _le_cfg(encoding="latency")
+    a, b = init_state(cfg, 0), init_state(cfg, 1)
+    assert not np.array_equal(a["M_h1"], b["M_h1"])
+    stim = np.tile(np.arange(16.0) % 5, (2, 1))
+    labels = np.array([0.0, 1.0])
+    eng = StandaloneEngine(cfg, n_slots=2, cache_dir=tmp_path)
+    eng.run(a, stim, labels, 1)                     # the build bakes A's readouts into static arrays
+    on_a_build = eng.run(b, stim, labels, 1)        # same binary, B's state
+    mixed = eng.run({**b, "M_h1": a["M_h1"], "M_h2": a["M_h2"]}, stim, labels, 1)
+    eng.close()
+    own = StandaloneEngine(cfg, n_slots=2, cache_dir=tmp_path / "own")
+    on_own_build = own.run(b, stim, labels, 1)
+    own.close()
+    for name in on_own_build.state:
+        np.testing.assert_array_equal(on_a_build.state[name], on_own_build.state[name], err_msg=name)
+    # the readouts matter: B's weights with A's readouts learn something else
+    assert not np.array_equal(mixed.state["W_in_h1"], on_own_build.state["W_in_h1"])
