@@ -43,7 +43,7 @@ from bridges.io import atomic_write_json, read_json, seed_everything, versions
 log = logging.getLogger(__name__)
 
 __all__ = ["Task", "task_key", "seed_from_key", "run_task", "run_tasks", "EXECUTORS", "result_path",
-           "load_results", "default_executor"]
+           "load_results", "default_executor", "TASK_THREADS"]
 
 EXECUTORS = ("sequential", "local", "ray")
 
@@ -90,15 +90,33 @@ def result_path(results_dir: str | os.PathLike, key: str) -> Path:
     return Path(results_dir) / "tasks" / f"{key}.json"
 
 
-def run_task(task: Task, results_dir: str | os.PathLike, threads: Optional[int] = None) -> dict:
-    """Run ``task`` unless its result file exists; return the stored record."""
+#: torch intra-op threads of every task, whichever executor runs it: a float reduction split over
+#: another number of threads sums in another order, so fixing the count is what makes a task's
+#: result bit-identical under ``sequential``, ``local`` and ``ray`` (parallelism comes from workers).
+TASK_THREADS = 1
+
+
+def run_task(task: Task, results_dir: str | os.PathLike, threads: Optional[int] = TASK_THREADS) -> dict:
+    """Run ``task`` unless its result file exists; return the stored record.
+
+    ``threads`` (default :data:`TASK_THREADS`) is torch's intra-op thread count while the task
+    runs; the caller's setting is restored afterwards. ``None`` keeps the current setting.
+    """
     path = result_path(results_dir, task.key)
     if path.exists():
         return read_json(path)
-    if threads:
-        import torch
+    import torch
 
+    previous = torch.get_num_threads()
+    if threads:
         torch.set_num_threads(threads)
+    try:
+        return _execute(task, results_dir, path)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _execute(task: Task, results_dir, path: Path) -> dict:
     seed_everything(seed_from_key(task.key))
     t0 = time.perf_counter()
     result = task.fn(task.spec, Path(results_dir))
@@ -219,7 +237,6 @@ def _free_cores() -> int:
 
 def _run_local(pending, done, results_dir, *, workers, max_retries, on_done, **_):
     workers = workers or _free_cores()
-    threads = max(1, _free_cores() // workers)
     attempts: dict[str, int] = {}
     ctx = mp.get_context("spawn")
     while pending:
@@ -230,7 +247,7 @@ def _run_local(pending, done, results_dir, *, workers, max_retries, on_done, **_
             while pending and not broken:
                 running = {t.key for t in futures.values()}
                 for t in _ready(pending, done, running):
-                    futures[pool.submit(run_task, t, results_dir, threads)] = t
+                    futures[pool.submit(run_task, t, results_dir)] = t
                 if not futures:
                     raise RuntimeError("no task is ready although some are pending (unfinished dependency)")
                 finished, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)

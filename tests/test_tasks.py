@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import task_fns
-from bridges.tasks import Task, run_tasks, seed_from_key, task_key
+from bridges.tasks import TASK_THREADS, Task, run_tasks, seed_from_key, task_key
 
 TESTS = str(Path(__file__).resolve().parent)
 
@@ -38,6 +38,20 @@ def test_local_executor_matches_sequential(tmp_path):
     loc = _results(run_tasks(_graph(), tmp_path / "loc", executor="local", workers=2))
     assert seq == loc
     assert len({json.dumps(v["torch"]) for v in seq.values()}) == len(seq)  # every task seeded differently
+    assert {v["threads"] for v in seq.values()} == {TASK_THREADS}  # same numerics under every executor
+
+
+def test_sequential_executor_restores_the_callers_thread_count(tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        records = run_tasks(_graph(n=2), tmp_path, executor="sequential")
+        assert {r["result"]["threads"] for r in records.values()} == {TASK_THREADS}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_ray_executor_matches_sequential(tmp_path, ray_env):
