@@ -289,11 +289,6 @@ def eval_task(spec: dict, results_dir: Path) -> dict:
     return {"accuracy": acc, "n": int(len(y)), "simulator": target.simulator}
 
 
-#: Scheduling hints (relative seconds on the digits default, one core): a spiking training and one
-#: surrogate-gradient step on a spiking twin dominate; PGD costs ``pgd_steps`` gradient steps.
-_COST = {("train", "rate"): 2.0, ("train", "spiking"): 30.0, ("eval", "rate"): 0.05, ("eval", "spiking"): 0.6}
-
-
 def build_tasks(cfg: CompareConfig) -> list[Task]:
     """The whole graph: trainings, then every (model, attack, method, epsilon) evaluation."""
     tasks: list[Task] = []
@@ -305,7 +300,7 @@ def build_tasks(cfg: CompareConfig) -> list[Task]:
             conf = FAMILIES.get(fam).run_config(cfg, inner, seed)
             spec = {"family": fam, "rule": rule, "config": conf, "data_root": cfg.data_root}
             key = task_key(f"train-{rule}", {"family": fam, "config": conf})
-            tasks.append(Task(key, train_task, spec, cost=_COST[("train", fam)]))
+            tasks.append(Task(key, train_task, spec))
             train_keys[(rule, seed)] = (key, fam, conf)
     for rule in cfg.rules:
         fam, _ = _family_of(rule)
@@ -329,8 +324,7 @@ def build_tasks(cfg: CompareConfig) -> list[Task]:
                             }
                             spec["attack_seed"] = int(task_key("seed", spec)[-8:], 16)
                             deps = (tkey,) + ((train_keys[(source, seed)][0],) if source else ())
-                            cost = _COST[("eval", fam)] * (spec["pgd_steps"] if method == "pgd" else 1.0)
-                            tasks.append(Task(task_key(f"eval-{rule}", spec), eval_task, spec, deps, cost=cost))
+                            tasks.append(Task(task_key(f"eval-{rule}", spec), eval_task, spec, deps))
     return tasks
 
 

@@ -43,7 +43,7 @@ from bridges.io import atomic_write_json, read_json, seed_everything, versions
 log = logging.getLogger(__name__)
 
 __all__ = ["Task", "task_key", "seed_from_key", "run_task", "run_tasks", "EXECUTORS", "result_path",
-           "load_results", "default_executor", "TASK_THREADS", "critical_path"]
+           "load_results", "default_executor", "TASK_THREADS"]
 
 EXECUTORS = ("sequential", "local", "ray")
 
@@ -74,43 +74,16 @@ class Task:
         JSON-serialisable arguments.
     deps : tuple of str
         Keys of tasks that must have finished before this one starts.
-    cost : float
-        Rough relative run time (a scheduling hint only, never part of the result): the parallel
-        executors start the ready task with the longest remaining chain of costs first (critical
-        path), so long tasks and the tasks that unblock many others do not end up in the tail.
     """
 
     key: str
     fn: Callable[[dict, Path], dict]
     spec: dict = field(default_factory=dict)
     deps: tuple = ()
-    cost: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.key or any(not (c.isalnum() or c in "._-") for c in self.key):
             raise ValueError(f"task key {self.key!r} must be non-empty and use only letters, digits, '.', '_', '-'")
-        if not (isinstance(self.cost, (int, float)) and self.cost >= 0 and self.cost == self.cost):
-            raise ValueError(f"task {self.key!r}: cost must be a number >= 0, got {self.cost!r}")
-
-
-def critical_path(tasks: dict[str, Task]) -> dict[str, float]:
-    """For every task, its cost plus the largest total cost of a chain of tasks depending on it
-    (within ``tasks``): the usual list-scheduling priority."""
-    children: dict[str, list[str]] = {k: [] for k in tasks}
-    for k, t in tasks.items():
-        for d in t.deps:
-            if d in children:
-                children[d].append(k)
-    memo: dict[str, float] = {}
-
-    def length(k: str) -> float:
-        if k not in memo:
-            memo[k] = tasks[k].cost + max((length(c) for c in children[k]), default=0.0)
-        return memo[k]
-
-    for k in tasks:
-        length(k)
-    return memo
 
 
 def result_path(results_dir: str | os.PathLike, key: str) -> Path:
@@ -266,7 +239,6 @@ def _run_local(pending, done, results_dir, *, workers, max_retries, on_done, **_
     workers = workers or _free_cores()
     attempts: dict[str, int] = {}
     ctx = mp.get_context("spawn")
-    priority = critical_path(pending)
     while pending:
         pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
         futures: dict[cf.Future, Task] = {}
@@ -274,10 +246,7 @@ def _run_local(pending, done, results_dir, *, workers, max_retries, on_done, **_
         try:
             while pending and not broken:
                 running = {t.key for t in futures.values()}
-                # at most one task per worker in flight: the pool's queue is first-in first-out, so
-                # the choice of the next task is made here, by priority, when a worker is free
-                ready = sorted(_ready(pending, done, running), key=lambda t: -priority[t.key])
-                for t in ready[: max(0, workers - len(futures))]:
+                for t in _ready(pending, done, running):
                     futures[pool.submit(run_task, t, results_dir)] = t
                 if not futures:
                     raise RuntimeError("no task is ready although some are pending (unfinished dependency)")
@@ -340,11 +309,10 @@ def _run_ray(pending, done, results_dir, *, workers, ray_address, max_retries, o
     results_dir = str(Path(results_dir).resolve())
     try:
         refs: dict[Any, Task] = {}
-        priority = critical_path(pending)
         while pending:
             running = {t.key for t in refs.values()}
-            for t in sorted(_ready(pending, done, running), key=lambda t: -priority[t.key]):
-                refs[remote.remote(t, results_dir, TASK_THREADS)] = t
+            for t in _ready(pending, done, running):
+                refs[remote.remote(t, results_dir, 1)] = t
             if not refs:
                 raise RuntimeError("no task is ready although some are pending (unfinished dependency)")
             ready, _ = ray.wait(list(refs), num_returns=1)

@@ -135,16 +135,3 @@ def test_keys_and_seeds_are_stable():
     assert task_key("train", {"b": 1, "a": 2}) == task_key("train", {"a": 2, "b": 1})
     assert task_key("train", {"a": 1}) != task_key("train", {"a": 2})
     assert seed_from_key("x") == int("2d711642", 16)
-
-
-def test_critical_path_priority_and_cost_validation():
-    from bridges.tasks import critical_path
-
-    fn = task_fns.random_numbers
-    tasks = {t.key: t for t in [Task("a", fn, cost=1.0), Task("b", fn, cost=5.0),
-                                 Task("c", fn, deps=("a",), cost=10.0), Task("d", fn, deps=("c", "b"), cost=0.5)]}
-    # a -> c -> d is the longest chain: a's priority is 1 + 10 + 0.5 although a itself is cheap
-    assert critical_path(tasks) == {"a": 11.5, "b": 5.5, "c": 10.5, "d": 0.5}
-    for bad in (-1.0, float("nan"), "2"):
-        with pytest.raises(ValueError, match="cost must be a number >= 0"):
-            Task("x", fn, cost=bad)
