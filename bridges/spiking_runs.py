@@ -145,7 +145,7 @@ def load_spiking_model(model_dir: Path):
                                    eval_copies=r["eval_copies"], state=state) as clf:
             return clf.predict(feats)
 
-    # float32: the twin only steers the attack (its surrogate gradient); every accuracy is measured in
-    # Brian2. The float64 twin is the bit-exact one (tests/test_spiking_twin.py), ~2x slower here.
+    # float32 suffices: the twin only steers the attack (its surrogate gradient) and every accuracy is
+    # measured in Brian2; the float64 twin is the bit-exact one (tests/test_spiking_twin.py).
     twin = FlatTwin(build_twin(cfg, state, dtype=torch.float32)).eval()
     return LoadedModel(predict=predict, grad_model=twin, simulator="brian2", stochastic=True)

@@ -263,8 +263,9 @@ _CLOCK_RESET = re.compile(r"^\s*_array_\w+_(?:timestep|t)\[0\] = [^;]*;\s*$")
 
 def same_up_to_clock_reset_order(a: str, b: str) -> bool:
     """True when two generated ``main.cpp`` texts differ at most in the order of their clock-reset
-    lines among the same line positions (``_array_<clock>_timestep[0] = 0;`` / ``_array_<clock>_t[0] = 0.0;``), independent
-    assignments to different clocks' variables whose order has no effect."""
+    lines (``_array_<clock>_timestep[0] = 0;`` / ``_array_<clock>_t[0] = 0.0;``) among the same
+    line positions: independent assignments to different clocks' variables, whose order has no
+    effect. A reset that moved across other code makes the texts different."""
     la, lb = a.splitlines(), b.splitlines()
     if len(la) != len(lb):
         return False
