@@ -458,6 +458,11 @@ class LocalErrorParams:
         _require(self.burn_in_ms >= 0, "LocalErrorParams.burn_in_ms must be >= 0")
         _require(self.rate_reg >= 0 and self.r_target >= 0, "LocalErrorParams.rate_reg and r_target must be >= 0")
         _require(self.beta > 0, "LocalErrorParams.beta must be > 0")
+        _require(
+            not self.lif.adaptive,
+            f"LocalErrorParams.lif has an adaptive threshold (theta_plus_mV={self.lif.theta_plus_mV}), which "
+            "the local-error rule does not model (no theta state); set theta_plus_mV=0",
+        )
         for attr in ("loss", "output_loss"):
             val = str(getattr(self, attr)).lower()
             _require(val in ("softmax", "mse"), f"unknown {attr} {getattr(self, attr)!r}; choose one of ['mse', 'softmax']")

@@ -179,3 +179,11 @@ def test_semantics_doc_names_every_step():
     doc = spk.lif_update_semantics()
     for word in ("start", "groups", "thresholds", "synapses", "resets", "end", "W[pre, post]", "exp(-dt / tau_m)"):
         assert word in doc
+
+
+def test_local_error_rejects_an_adaptive_threshold():
+    from spiking.params import LIFParams, LocalErrorParams
+
+    with pytest.raises(ValueError, match=r"adaptive threshold \(theta_plus_mV=0.05\).*set theta_plus_mV=0"):
+        LocalErrorParams(lif=LIFParams(theta_plus_mV=0.05))
+    assert not LocalErrorParams().lif.adaptive  # the default is accepted
