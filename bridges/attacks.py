@@ -298,18 +298,38 @@ def _check_seed(seed: int | None) -> int | None:
 # ---------------------------------------------------------------------------------------------------------
 # Functional core
 # ---------------------------------------------------------------------------------------------------------
+#: Largest batch (copies x samples) of one EOT pass; more draws run as further passes.
+EOT_MAX_ROWS = 4096
+
+
 def _gradient(grad_model: GradientSource, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn,
               eot_samples: int) -> torch.Tensor:
     """Mean over ``eot_samples`` draws of d(sum_i loss_i)/dx; shape of ``x``. No validation, no RNG seeding.
 
-    The draws run as one batch of ``eot_samples * N`` copies of ``x`` (copy ``k`` of sample ``i`` at
-    row ``k N + i``), so a stochastic model (Poisson input spikes) makes an independent draw for
-    every copy in one forward/backward pass instead of ``eot_samples`` passes.
+    The draws run as batches of ``k * N`` copies of ``x`` (copy ``j`` of sample ``i`` at row
+    ``j N + i``), ``k`` as many as fit in :data:`EOT_MAX_ROWS` rows (at least one), so a stochastic
+    model (Poisson input spikes) makes an independent draw for every copy in few forward/backward
+    passes instead of ``eot_samples`` passes.
     """
+    n = x.shape[0]
+    per_pass = max(1, min(eot_samples, EOT_MAX_ROWS // max(1, n)))
+    total = None
+    done = 0
+    while done < eot_samples:
+        k = min(per_pass, eot_samples - done)
+        grad = _gradient_pass(grad_model, x, y, loss_fn, k)
+        total = grad if total is None else total + grad
+        done += k
+    return total / eot_samples if eot_samples > 1 else total
+
+
+def _gradient_pass(grad_model: GradientSource, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn,
+                   copies: int) -> torch.Tensor:
+    """Sum over ``copies`` stacked copies of ``x`` of d(sum_i loss_i)/dx, in one pass."""
     x_in = x.detach().clone().requires_grad_(True)
     with torch.enable_grad():
-        x_rep = x_in.repeat(eot_samples, *([1] * (x.dim() - 1))) if eot_samples > 1 else x_in
-        y_rep = y.repeat(eot_samples) if eot_samples > 1 else y
+        x_rep = x_in.repeat(copies, *([1] * (x.dim() - 1))) if copies > 1 else x_in
+        y_rep = y.repeat(copies) if copies > 1 else y
         logits = _check_logits(grad_model(x_rep), y_rep)
         losses = loss_fn(logits, y_rep)
         if losses.shape != (x_rep.shape[0],):
@@ -324,7 +344,7 @@ def _gradient(grad_model: GradientSource, x: torch.Tensor, y: torch.Tensor, loss
         raise ValueError("the model's output does not depend differentiably on its input (the input is "
                          "not in the autograd graph); pass grad_model= a differentiable twin, e.g. a "
                          "surrogate-gradient model")
-    return grad / eot_samples if eot_samples > 1 else grad
+    return grad
 
 
 def _warn_zero_gradients(grad: torch.Tensor) -> None:

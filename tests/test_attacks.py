@@ -477,3 +477,18 @@ def test_module_docstring_examples_run():
     result = doctest.testmod(attacks, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 10
     assert result.failed == 0
+
+
+def test_eot_draws_split_into_passes_when_the_batch_would_be_too_large(monkeypatch):
+    import bridges.attacks as att
+
+    g = torch.Generator().manual_seed(9)
+    w = torch.randn(2, 5, generator=g, dtype=torch.float64)
+    x = torch.rand(6, 5, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 2, (6,), generator=g)
+    monkeypatch.setattr(att, "EOT_MAX_ROWS", 20)  # 3 copies of 6 samples per pass: 7 passes for 20 draws
+    model = _BernoulliInputs(w)
+    got = input_gradient(model, x, y, loss="margin", eot_samples=20, seed=3)
+    assert [m.shape[0] for m in model.masks] == [18] * 6 + [12]
+    mean_mask = torch.cat([m.reshape(-1, 6, 5) for m in model.masks]).mean(0)
+    torch.testing.assert_close(got, (w[1 - y] - w[y]) * mean_mask, rtol=1e-12, atol=1e-12)
