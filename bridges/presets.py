@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 
+from spiking.presets import RULE_RUN_DEFAULTS
+
 __all__ = ["rate_preset", "spiking_preset", "RATE_DEFAULTS", "RATE_RULE_OVERRIDES", "SPIKING_DEFAULTS",
            "SPIKING_RULE_DEFAULTS", "SPIKING_RULE_OVERRIDES"]
 
@@ -35,13 +37,9 @@ SPIKING_DEFAULTS = {
 }
 
 
-#: spiking-run fields per rule on every data set: the time grid and input rates of
-#: ``scripts/train_spiking.py``'s RULE_DEFAULTS (STDP: the total input rate is normalised to 20 kHz,
-#: so 8x8 digits drive the network as hard as 28x28 MNIST does)
-SPIKING_RULE_DEFAULTS = {
-    "stdp-association": {"dt_ms": 0.5, "t_present_ms": 150.0, "max_rate_hz": 200.0, "total_rate_hz": 20000.0},
-    "local-error": {"dt_ms": 1.0, "t_present_ms": 50.0, "max_rate_hz": 200.0, "total_rate_hz": None},
-}
+#: spiking-run fields per rule on every data set: the time grid and input rates of the rule's
+#: measured runs (:data:`spiking.presets.RULE_RUN_DEFAULTS`, shared with ``scripts/train_spiking.py``)
+SPIKING_RULE_DEFAULTS = RULE_RUN_DEFAULTS
 #: 28x28 image sets: in addition, the named parameter presets of :mod:`spiking.presets` that gave
 #: the best 10-class MNIST accuracy in the measured full-MNIST runs (``stdp-gated``,
 #: ``local-error-fast``), and 2,000-sample training chunks

@@ -169,7 +169,7 @@ def signed_uniform(weight: Tensor, bound: float) -> Tensor:
     """
     s = torch.sign(weight)
     if weight.device.type != "cpu":
-        return s.mul_(torch.rand_like(weight)).mul_(bound)
+        return s.mul_(uniform_magnitudes(weight, bound))
     c = bound / 2.0**MAGNITUDE_BITS
     # s * (k' + 2**15 + 1/2) * c, with the int16 -> float conversion inside addcmul
     return torch.addcmul(s * (c * (2.0**15 + 0.5)), s, _bits16(weight), value=c)

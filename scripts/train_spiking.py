@@ -35,7 +35,7 @@ from tqdm import tqdm  # noqa: E402
 import spiking as spk  # noqa: E402
 from bridges.data import REGISTRY, limit, load_dataset, subset  # noqa: E402
 from bridges.io import atomic_save_npz, atomic_write_json, versions  # noqa: E402
-from spiking.presets import PRESETS, preset_params  # noqa: E402
+from spiking.presets import PRESETS, RULE_RUN_DEFAULTS, preset_params  # noqa: E402
 
 log = logging.getLogger("train_spiking")
 
@@ -61,11 +61,8 @@ def default_data_root() -> str | None:
 
 
 #: Time grid and input code per rule (the STDP rule integrates longer, with intensity-normalised
-#: input; the local-error rule updates every step, so it runs shorter samples on a coarser grid).
-RULE_DEFAULTS = {
-    "stdp-association": {"dt_ms": 0.5, "t_present_ms": 150.0, "max_rate_hz": 200.0, "total_rate_hz": 20000.0},
-    "local-error": {"dt_ms": 1.0, "t_present_ms": 50.0, "max_rate_hz": 200.0, "total_rate_hz": 0.0},
-}
+#: input; the local-error rule runs shorter samples on a coarser grid), shared with the comparison.
+RULE_DEFAULTS = RULE_RUN_DEFAULTS
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -16,7 +16,15 @@ from typing import Any
 
 from .params import LocalErrorParams, STDPAssociationParams, replace_params
 
-__all__ = ["PRESETS", "preset_params"]
+__all__ = ["PRESETS", "RULE_RUN_DEFAULTS", "preset_params"]
+
+#: rule -> time grid and input rates of its measured runs (``scripts/train_spiking.py`` and the
+#: comparison both start from these): STDP/association normalises the total input rate to 20 kHz
+#: (so small images drive the network as hard as MNIST does); local errors run on a coarser grid.
+RULE_RUN_DEFAULTS: dict[str, dict[str, Any]] = {
+    "stdp-association": {"dt_ms": 0.5, "t_present_ms": 150.0, "max_rate_hz": 200.0, "total_rate_hz": 20000.0},
+    "local-error": {"dt_ms": 1.0, "t_present_ms": 50.0, "max_rate_hz": 200.0, "total_rate_hz": None},
+}
 
 _GATED = {"hold_gate_mV": 0.0, "ltp_stop_trace": 1.0}
 
