@@ -9,7 +9,7 @@ name          stored ``M``                    ``B`` used in each backward pass
 ``fa``        fixed random, like ``W``'s init  ``M``
 ``usf``       none                             ``sign(W) / sqrt(fan_in)``
 ``frsf``      fixed random                     ``|M| * sign(W)``
-``brsf``      none                             ``|R| * sign(W)``, ``R`` redrawn every step
+``brsf``      random-stream state (int64 (6,)) ``|R| * sign(W)``, ``R`` redrawn every step
 ``dfa``       fixed random ``(n_out, fan)``    output error projected by ``M`` (see ``functional``)
 ============  ==============================  ====================================================
 
@@ -26,7 +26,7 @@ to large datasets" (arXiv 1811.03567). Names as in BioTorch (Sanfiz & Akrout 202
 from __future__ import annotations
 
 import math
-import threading
+import weakref
 from dataclasses import dataclass
 from typing import Optional
 
@@ -58,6 +58,7 @@ __all__ = [
     "FEEDBACK_LAYERS",
     "uniform_magnitudes",
     "signed_uniform",
+    "new_stream_state",
 ]
 
 
@@ -96,33 +97,122 @@ class FeedbackSpec:
 #: Resolution of the CPU magnitude draw of :func:`uniform_magnitudes` (bits per value).
 MAGNITUDE_BITS = 16
 
+#: Values prefetched per block of a magnitude stream: a block holds ``max(1, STREAM_BLOCK_VALUES // n)``
+#: draws of ``n`` values (one per element of the weight).
+STREAM_BLOCK_VALUES = 2**20
 
-_THREAD = threading.local()
-
-
-def _sfc64_from_torch() -> np.random.SFC64:
-    """This thread's SFC64 bit generator, its state set from three 64-bit words of torch's global
-    CPU generator (so the stream is a function of torch's RNG state alone)."""
-    bg = getattr(_THREAD, "sfc64", None)
-    if bg is None:
-        bg = _THREAD.sfc64 = np.random.SFC64(0)
-    words = torch.randint(-(2**63), 2**63 - 1, (3,), dtype=torch.int64).numpy().view(np.uint64)
-    bg.state = {"bit_generator": "SFC64", "has_uint32": 0, "uinteger": 0,
-                "state": {"state": np.array([words[0], words[1], words[2], 1], dtype=np.uint64)}}
-    return bg
+_STATE_WORDS = 6  # SFC64 state at the start of the current block (4), draws used from it, values per draw
 
 
-def uniform_magnitudes(like: Tensor, bound: float) -> Tensor:
+def new_stream_state(generator: Optional[torch.Generator] = None) -> Tensor:
+    """The state of a fresh magnitude stream (:func:`uniform_magnitudes`): an int64 tensor ``(6,)``.
+
+    Words 0-3 are the 256-bit state of numpy's SFC64 bit generator at the start of the current block of
+    draws (three 64-bit words drawn from ``generator``, torch's global CPU generator when ``None``, and
+    SFC64's counter, 1); word 4 counts the draws already taken from that block, word 5 is the number of
+    values per draw (0 until the first draw fixes it). brSF layers keep it as their ``feedback`` buffer,
+    so it is saved and restored with the model's ``state_dict``, and a restored model continues the
+    same stream exactly.
+
+    Examples
+    --------
+    >>> s = new_stream_state(torch.Generator().manual_seed(0))
+    >>> s.dtype, tuple(s.shape), s[3:].tolist()
+    (torch.int64, (6,), [1, 0, 0])
+    """
+    words = torch.randint(-(2**63), 2**63 - 1, (3,), generator=generator, dtype=torch.int64)
+    return torch.cat([words, torch.tensor([1, 0, 0], dtype=torch.int64)])
+
+
+def _block_draws(n: int) -> int:
+    return max(1, STREAM_BLOCK_VALUES // n)
+
+
+def _magnitude_block(bg: np.random.SFC64, n: int, draws: int, dtype: torch.dtype, bound: float) -> Tensor:
+    """``(draws, n)`` magnitudes ``(k + 1/2) * bound / 2**16`` from the next ``ceil(draws * n / 4)``
+    64-bit words of ``bg`` (four 16-bit values ``k - 2**15`` per word)."""
+    total = draws * n
+    bits = bg.random_raw((total + 3) // 4).view(np.int16)[:total]
+    return torch.from_numpy(bits).to(dtype).add_(2.0**15 + 0.5).mul_(bound / 2.0**MAGNITUDE_BITS).view(draws, n)
+
+
+class _Stream:
+    """Cache of one stream-state buffer: its SFC64 generator (positioned after the current block), the
+    block of magnitudes, and the buffer's bytes as last written here (anything else that writes the
+    buffer, e.g. ``load_state_dict``, makes the cache rebuild from the buffer)."""
+
+    __slots__ = ("bg", "view", "written", "ref", "block", "key")
+
+
+# id(stream-state buffer) -> _Stream; an entry leaves with its buffer (weakref.finalize)
+_STREAMS: dict[int, _Stream] = {}
+
+
+def _check_state(state: Tensor) -> None:
+    if not isinstance(state, Tensor) or state.dtype != torch.int64 or tuple(state.shape) != (_STATE_WORDS,) \
+            or state.device.type != "cpu":
+        got = f"{state.dtype} {tuple(state.shape)} on {state.device}" if isinstance(state, Tensor) else type(state)
+        raise ValueError(f"a magnitude-stream state is an int64 CPU tensor of shape ({_STATE_WORDS},) "
+                         f"(make one with new_stream_state), got {got}")
+
+
+def _rebuild(state: Tensor, n: int, dtype: torch.dtype, bound: float) -> _Stream:
+    _check_state(state)
+    view = state.numpy().view(np.uint64)
+    draws = _block_draws(n)
+    if int(view[5]) not in (0, n):
+        raise ValueError(f"this magnitude stream draws {int(view[5])} values at a time, asked for {n}; "
+                         "give every weight shape its own state (new_stream_state)")
+    if int(view[4]) > draws:
+        raise ValueError(f"corrupt magnitude-stream state: {int(view[4])} draws used of a block of {draws}")
+    bg = np.random.SFC64(0)
+    bg.state = {"bit_generator": "SFC64", "has_uint32": 0, "uinteger": 0, "state": {"state": view[:4].copy()}}
+    view[5] = n
+    entry = _STREAMS.get(id(state))
+    if entry is None or entry.ref() is not state:
+        entry = _Stream()
+        weakref.finalize(state, _STREAMS.pop, id(state), None)
+        _STREAMS[id(state)] = entry
+    entry.bg, entry.view, entry.ref = bg, view, weakref.ref(state)
+    entry.block = _magnitude_block(bg, n, draws, dtype, bound)
+    entry.key = (n, dtype, bound)
+    entry.written = view.tobytes()
+    return entry
+
+
+def _stream_magnitudes(state: Tensor, shape: torch.Size, dtype: torch.dtype, bound: float) -> Tensor:
+    """The next draw of the stream in ``state`` (advanced in place): magnitudes of ``shape`` (a view into
+    the cached block: read it, do not write it)."""
+    n = math.prod(shape)
+    entry = _STREAMS.get(id(state))
+    if (entry is None or entry.ref() is not state or entry.key != (n, dtype, bound)
+            or entry.view.tobytes() != entry.written):
+        entry = _rebuild(state, n, dtype, bound)
+    view = entry.view
+    used = int(view[4])
+    if used == entry.block.shape[0]:  # block used up: the next one starts where the generator stands
+        view[:4] = entry.bg.state["state"]["state"]
+        entry.block = _magnitude_block(entry.bg, n, used, dtype, bound)
+        used = 0
+    view[4] = used + 1  # numpy writes: no autograd version bump of a buffer saved for backward
+    entry.written = view.tobytes()
+    return entry.block[used].view(shape)
+
+
+def uniform_magnitudes(like: Tensor, bound: float, state: Optional[Tensor] = None) -> Tensor:
     """Fresh magnitudes ``U(0, bound)`` with ``like``'s shape, dtype and device (brSF's per-step draw).
 
-    On CUDA (and other accelerators) this is ``torch.rand_like(like) * bound``. On the CPU, where
-    torch's Mersenne-Twister draw of one float per element costs more than a quarter of a
-    backpropagation step of a small MLP, three 64-bit words drawn from torch's global CPU generator
-    set the state of numpy's SFC64 bit generator, which supplies ``MAGNITUDE_BITS`` = 16 random
-    bits per element: ``(k + 1/2) * bound / 2**16`` with ``k`` uniform on ``0 .. 2**16 - 1``, the
-    midpoints of 65,536 equal bins of ``(0, bound)`` (mean ``bound / 2`` exactly, never 0, so the
-    sign of ``B`` is always the sign of ``W``). The draw is deterministic under
-    ``torch.manual_seed`` and follows torch's RNG state (resumed runs continue the same stream).
+    On the CPU the magnitudes come from a stream whose state is the tensor ``state``
+    (:func:`new_stream_state`), advanced in place: numpy's SFC64 bit generator supplies
+    ``MAGNITUDE_BITS`` = 16 random bits per element, and the magnitude is ``(k + 1/2) * bound / 2**16``
+    with ``k`` uniform on ``0 .. 2**16 - 1``: the midpoints of 65,536 equal bins of ``(0, bound)``
+    (mean ``bound / 2`` exactly, never 0, so the sign of ``B`` is always the sign of ``W``). Draws are
+    made ahead in blocks of about ``STREAM_BLOCK_VALUES`` values, and the state records the block's
+    start and the draws used, so the draws are a function of the seed that made the state alone, and a
+    restored state continues the stream exactly. (Torch's Mersenne-Twister draw of one float per
+    element cost more than a quarter of a backpropagation step of a small MLP.) On CUDA and other
+    accelerators it is ``torch.rand_like(like) * bound`` (torch's generator of that device) and
+    ``state`` is not used.
 
     Parameters
     ----------
@@ -130,6 +220,9 @@ def uniform_magnitudes(like: Tensor, bound: float) -> Tensor:
         Any shape; only its shape, dtype and device are used.
     bound : float
         Upper end of the magnitudes (> 0).
+    state : Tensor, optional
+        int64 ``(6,)`` stream state on the CPU, bound to one number of elements. ``None``: one draw from
+        a fresh state drawn from torch's global CPU generator (deterministic under ``torch.manual_seed``).
 
     Returns
     -------
@@ -138,41 +231,36 @@ def uniform_magnitudes(like: Tensor, bound: float) -> Tensor:
 
     Examples
     --------
-    >>> _ = torch.manual_seed(0)
-    >>> m = uniform_magnitudes(torch.empty(3, 4), 0.5)
-    >>> bool((m > 0).all() and (m < 0.5).all())
-    True
+    >>> state = new_stream_state(torch.Generator().manual_seed(0))
+    >>> m = uniform_magnitudes(torch.empty(3, 4), 0.5, state)
+    >>> bool((m > 0).all() and (m < 0.5).all()), int(state[4])
+    (True, 1)
     """
     if like.device.type != "cpu":
         return torch.rand_like(like).mul_(bound)
-    return _bits16(like).to(like.dtype).add_(2.0**15 + 0.5).mul_(bound / 2.0**MAGNITUDE_BITS)
+    if state is None:
+        bg = np.random.SFC64(0)
+        words = new_stream_state()[:4].numpy().view(np.uint64).copy()
+        bg.state = {"bit_generator": "SFC64", "has_uint32": 0, "uinteger": 0, "state": {"state": words}}
+        return _magnitude_block(bg, like.numel(), 1, like.dtype, bound).view(like.shape)
+    return _stream_magnitudes(state, like.shape, like.dtype, bound).clone()
 
 
-def _bits16(like: Tensor) -> Tensor:
-    """int16 tensor of ``like``'s shape, 16 fresh random bits per element (CPU, see above);
-    as an int16 it holds ``k - 2**15``."""
-    n = like.numel()
-    raw = _sfc64_from_torch().random_raw((n + 3) // 4).view(np.int16)[:n]
-    return torch.from_numpy(raw).view(like.shape)
-
-
-def signed_uniform(weight: Tensor, bound: float) -> Tensor:
+def signed_uniform(weight: Tensor, bound: float, state: Optional[Tensor] = None) -> Tensor:
     """``sign(weight) * U(0, bound)``: brSF's feedback matrix, with the magnitudes of
-    :func:`uniform_magnitudes` (same random stream), fused into three passes on the CPU.
+    :func:`uniform_magnitudes` (same stream, same draw).
 
     Examples
     --------
     >>> w = torch.randn(3, 4)
-    >>> b = signed_uniform(w, 0.5)
+    >>> b = signed_uniform(w, 0.5, new_stream_state(torch.Generator().manual_seed(0)))
     >>> bool((torch.sign(b) == torch.sign(w)).all() and (b.abs() < 0.5).all())
     True
     """
     s = torch.sign(weight)
-    if weight.device.type != "cpu":
-        return s.mul_(uniform_magnitudes(weight, bound))
-    c = bound / 2.0**MAGNITUDE_BITS
-    # s * (k' + 2**15 + 1/2) * c, with the int16 -> float conversion inside addcmul
-    return torch.addcmul(s * (c * (2.0**15 + 0.5)), s, _bits16(weight), value=c)
+    if weight.device.type != "cpu" or state is None:
+        return s.mul_(uniform_magnitudes(weight, bound, state))
+    return s.mul_(_stream_magnitudes(state, weight.shape, weight.dtype, bound))
 
 
 @dataclass(frozen=True)
@@ -215,16 +303,21 @@ class FixedRandomSignSymmetry(FeedbackSpec):
 class BatchRandomSignSymmetry(FeedbackSpec):
     """brSF: ``B = |R| * sign(W)`` with ``R ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` drawn every step.
 
-    ``B`` comes from :func:`signed_uniform` (magnitudes as :func:`uniform_magnitudes`): deterministic under ``torch.manual_seed``
-    (every draw consumes torch's global generator on the weight's device).
+    ``B`` comes from :func:`signed_uniform`. On the CPU each layer draws its magnitudes from its own
+    stream, whose state (:func:`new_stream_state`, seeded from the conversion seed) is the layer's
+    ``feedback`` buffer: the draws are a function of the seed, and a model restored from its
+    ``state_dict`` continues the same stream. On accelerators they come from torch's generator of
+    that device.
     """
 
     name = "brsf"
 
+    def init_feedback(self, weight, generator):
+        return new_stream_state(generator)
+
     def feedback(self, weight, stored):
         bound = 1.0 / math.sqrt(_fan_in(weight.shape))
-        w = weight.detach()
-        return signed_uniform(w, bound)
+        return signed_uniform(weight.detach(), bound, stored)
 
 
 @dataclass(frozen=True)
@@ -260,8 +353,9 @@ class _FeedbackMixin:
     def _adopt(self, spec: FeedbackSpec, generator: torch.Generator) -> None:
         self.spec = spec
         stored = spec.init_feedback(self.weight, generator)
-        if stored is not None:
-            stored = stored.to(device=self.weight.device, dtype=self.weight.dtype)
+        if stored is not None:  # floating feedback matrices take the weight's dtype; integer states keep theirs
+            dtype = self.weight.dtype if stored.is_floating_point() else stored.dtype
+            stored = stored.to(device=self.weight.device, dtype=dtype)
         self.register_buffer("feedback", stored)
 
     def feedback_matrix(self) -> Tensor:

@@ -159,7 +159,7 @@ def test_brsf_redraws_magnitudes_every_step_frsf_does_not():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
-def test_brsf_magnitudes_are_uniform_and_follow_torch_rng(dtype):
+def test_brsf_magnitudes_are_uniform_and_one_off_draws_follow_torch_rng(dtype):
     from ratebased.feedback import MAGNITUDE_BITS, signed_uniform, uniform_magnitudes
 
     like = torch.empty(400, 500, dtype=dtype)
@@ -186,6 +186,73 @@ def test_brsf_magnitudes_are_uniform_and_follow_torch_rng(dtype):
     torch.manual_seed(3)
     B = signed_uniform(w, 0.5)
     torch.testing.assert_close(B, torch.sign(w) * a, rtol=0, atol=1e-7 if dtype == torch.float32 else 1e-15)
+
+
+def _reference_stream(state: torch.Tensor, n: int, draws: int, bound: float) -> torch.Tensor:
+    """Independent formulation of a magnitude stream (n divisible by 4, so blocks leave no spare bits):
+    draw j is values j*n .. (j+1)*n - 1 of one long SFC64 run from the state's first four words."""
+    import numpy as np
+
+    bg = np.random.SFC64(0)
+    bg.state = {"bit_generator": "SFC64", "has_uint32": 0, "uinteger": 0,
+                "state": {"state": state[:4].numpy().view(np.uint64).copy()}}
+    k = bg.random_raw(draws * n // 4).view(np.int16).astype(np.float64) + 2**15 + 0.5
+    return torch.from_numpy(k * bound / 2**16).view(draws, n)
+
+
+@pytest.mark.parametrize("block_draws", [1, 3, 1000], ids=["block1", "block3", "block1000"])
+def test_brsf_stream_equals_one_long_sfc64_run_and_resumes_mid_block(monkeypatch, block_draws):
+    from ratebased import feedback as fb
+
+    n = 12 * 20
+    monkeypatch.setattr(fb, "STREAM_BLOCK_VALUES", block_draws * n)
+    state = fb.new_stream_state(torch.Generator().manual_seed(4))
+    ref = _reference_stream(state, n, 7, 0.5)
+    like = torch.empty(12, 20, dtype=torch.float64)
+    got = [fb.uniform_magnitudes(like, 0.5, state) for _ in range(4)]
+    saved = state.clone()  # what a state_dict holds after four draws
+    got += [fb.uniform_magnitudes(like, 0.5, state) for _ in range(3)]
+    for j, m in enumerate(got):
+        torch.testing.assert_close(m.flatten(), ref[j], rtol=0, atol=1e-15, msg=f"draw {j}")
+    assert int(state[4]) == (7 - 1) % block_draws + 1  # draws used from the current block
+    # a copy of the saved state continues with draws 4, 5, 6 (the cache of `state` is not involved)
+    again = saved.clone()
+    for j in range(4, 7):
+        torch.testing.assert_close(fb.uniform_magnitudes(like, 0.5, again), got[j], rtol=0, atol=0, msg=f"draw {j}")
+    # writing the saved words back into the live buffer (as load_state_dict does) rewinds its stream
+    state.copy_(saved)
+    torch.testing.assert_close(fb.uniform_magnitudes(like, 0.5, state), got[4], rtol=0, atol=0)
+
+
+def test_brsf_streams_follow_the_conversion_seed_and_the_state_dict():
+    net, x, y = _model("mlp")
+    a, b, c = rb.convert(net, "brsf", seed=0), rb.convert(net, "brsf", seed=0), rb.convert(net, "brsf", seed=1)
+    seq = lambda m: [m.layers[1].feedback_matrix() for _ in range(3)]  # noqa: E731
+    sa, sb, sc = seq(a), seq(b), seq(c)
+    assert all(torch.equal(p, q) for p, q in zip(sa, sb))
+    assert not any(torch.equal(p, q) for p, q in zip(sa, sc))
+    # layers draw from different streams
+    assert not torch.equal(a.layers[0].feedback, a.layers[1].feedback)
+    # a model restored from a state_dict continues the stream: same next gradients as the original
+    saved = {k: v.clone() for k, v in a.state_dict().items()}
+    assert saved["layers.1.feedback"].dtype == torch.int64
+    g_next = _grads(a, x, y)
+    c.load_state_dict(saved)
+    for g, h in zip(g_next, _grads(c, x, y)):
+        assert (g is None and h is None) or torch.equal(g, h)
+    # the state is an integer buffer: dtype conversion of the model leaves it alone
+    assert a.double().layers[1].feedback.dtype == torch.int64
+
+
+def test_brsf_stream_state_errors():
+    from ratebased import feedback as fb
+
+    with pytest.raises(ValueError, match=r"int64 CPU tensor of shape \(6,\).*new_stream_state"):
+        fb.uniform_magnitudes(torch.empty(3, 4), 0.5, torch.zeros(4, dtype=torch.int64))
+    state = fb.new_stream_state(torch.Generator().manual_seed(0))
+    fb.uniform_magnitudes(torch.empty(3, 4), 0.5, state)
+    with pytest.raises(ValueError, match="draws 12 values at a time, asked for 10"):
+        fb.uniform_magnitudes(torch.empty(2, 5), 0.5, state.clone())
 
 
 @pytest.mark.parametrize("rule", FEEDBACK_RULES)
