@@ -35,6 +35,7 @@ import brian2 as b2
 import numpy as np
 from brian2.codegen.cpp_prefs import get_compiler_and_args
 
+from .cache import default_cache_dir
 from .device import claim_device, device_owner, reset_device, use_target
 from .network import BuiltNetwork, build_network, read_state
 from .params import NetworkConfig, config_to_dict
@@ -42,13 +43,6 @@ from .params import NetworkConfig, config_to_dict
 __all__ = ["ChunkResult", "StandaloneEngine", "RuntimeEngine", "make_engine", "default_cache_dir"]
 
 logger = logging.getLogger(__name__)
-
-
-def default_cache_dir() -> Path:
-    """Where compiled standalone projects are cached: ``$BIOPLAUSIBLE_BRIAN_CACHE`` or
-    ``~/.cache/bioplausible/brian2``."""
-    env = os.environ.get("BIOPLAUSIBLE_BRIAN_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "bioplausible" / "brian2"
 
 
 @dataclass

@@ -29,6 +29,7 @@ import brian2 as b2
 import numpy as np
 
 from . import equations as eq
+from .cache import EXACT
 from .params import LIFParams, NetworkConfig, STDPParams
 
 __all__ = [
@@ -279,7 +280,7 @@ def build_network(
         eq.input_equations(cfg.encoding, stimulus),
         threshold=eq.input_threshold(cfg.encoding, stimulus),
         reset="xtr += 1",
-        method="exact",
+        method=EXACT,
         clock=clock,
         name="inp",
         namespace={
@@ -426,7 +427,7 @@ def _layer(
         threshold=eq.lif_threshold(adaptive=adaptive, teacher=teacher),
         reset=eq.lif_reset(adaptive=adaptive, traces=traces),
         refractory="t_ref",
-        method="exact",
+        method=EXACT,
         clock=ctx.clock,
         name=name,
         namespace=ns,
@@ -460,7 +461,7 @@ def _feedforward(ctx: _Ctx, pre: str, post: str, model: dict[str, str], ns: dict
         model=model.get("model", "w : volt"),
         on_pre=on_pre,
         on_post=model.get("on_post"),
-        method="exact",
+        method=EXACT,
         clock=ctx.clock,
         name=f"syn_{pre}_{post}",
         namespace=ns,
