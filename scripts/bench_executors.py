@@ -9,7 +9,9 @@ Because a virtual machine's cores need not deliver their nominal parallel throug
 measures the machine's ceiling: the same CPU-bound workload (pure Python, then single-threaded
 torch) run once alone and then as ``--workers`` simultaneous processes; ceiling = workers x
 (time alone) / (slowest time when run together). The executor's parallel efficiency is ratio /
-ceiling. The calibration runs before and after the comparisons.
+ceiling. The calibration runs before and after the comparisons. It also sums the seconds of every task
+(each task records its own time) under both executors: their quotient says how much slower the tasks
+ran side by side than alone, and workers / that slowdown is the best ratio the run could have reached.
 
 Example
 -------
@@ -76,6 +78,11 @@ def read_rows(out: Path) -> dict[str, str]:
         return {r["task_key"]: r["accuracy"] for r in csv.DictReader(f)}
 
 
+def task_seconds(out: Path) -> float:
+    """Sum of the seconds every task of a finished comparison took (its ``tasks/*.json`` records)."""
+    return sum(float(json.loads(p.read_text()).get("seconds", 0.0)) for p in (out / "tasks").glob("*.json"))
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
@@ -100,14 +107,14 @@ def main(argv=None) -> int:
         before = calibrate(args.workers, n_py, n_torch)
         print(f"machine ceiling before: {before['ceiling']:.2f}x "
               f"(alone {before['alone_s']:.1f} s, together {max(before['together_s']):.1f} s)", flush=True)
-        seconds, rows = {}, {}
+        seconds, rows, busy = {}, {}, {}
         for ex in ("sequential", "local"):
             out, cache = work / f"results-{ex}", work / f"brian-cache-{ex}"
             for d in (out, cache):
                 if d.exists() and any(d.iterdir()):
                     raise SystemExit(f"{d} is not empty; give an empty --work-dir (the runs must start fresh)")
             seconds[ex] = run_compare(ex, args.workers, out, cache, extra)
-            rows[ex] = read_rows(out)
+            rows[ex], busy[ex] = read_rows(out), task_seconds(out)
             print(f"{ex:<10} {seconds[ex]:8.1f} s  ({len(rows[ex])} result rows)", flush=True)
         after = calibrate(args.workers, n_py, n_torch)
         print(f"machine ceiling after:  {after['ceiling']:.2f}x "
@@ -115,11 +122,15 @@ def main(argv=None) -> int:
     ratio = seconds["sequential"] / seconds["local"]
     ceiling = (before["ceiling"] + after["ceiling"]) / 2
     identical = rows["sequential"] == rows["local"]
+    inflation = busy["local"] / busy["sequential"]
+    print(f"task time summed over tasks: sequential {busy['sequential']:.1f} s, local {busy['local']:.1f} s: "
+          f"tasks ran {inflation:.2f}x slower side by side (ratio possible at that slowdown: "
+          f"{args.workers / inflation:.2f}x)")
     print(f"ratio sequential / local ({args.workers} workers): {ratio:.2f}x; machine ceiling {ceiling:.2f}x; "
           f"parallel efficiency {ratio / ceiling:.0%}; identical results: {identical}")
     if args.json:
         atomic_write_json(args.json, {
-            "seconds": seconds, "ratio": ratio, "workers": args.workers, "calibration_before": before,
+            "seconds": seconds, "ratio": ratio, "task_seconds": busy, "task_slowdown": inflation, "workers": args.workers, "calibration_before": before,
             "calibration_after": after, "ceiling": ceiling, "identical_results": identical,
             "rows": len(rows["sequential"]), "compare_args": extra, "cpu_count": os.cpu_count(),
             "versions": versions(), "command": " ".join(["bench_executors.py", *argv]),
