@@ -219,13 +219,29 @@ def _ready(pending: dict[str, Task], done: dict, running: set) -> list[Task]:
     return [t for k, t in pending.items() if k not in running and all(d in done for d in t.deps)]
 
 
+def _worker_init() -> None:
+    """Setup of a sweep worker process: consecutive spiking tasks of one Brian2 project reuse its
+    build (:func:`spiking.engine.keep_builds`); the worker exits with the sweep."""
+    from spiking.engine import set_keep_builds
+
+    set_keep_builds(True)
+
+
+def _run_task_in_worker(task: Task, results_dir, threads: Optional[int] = TASK_THREADS) -> dict:
+    _worker_init()
+    return run_task(task, results_dir, threads)
+
+
 def _run_sequential(pending, done, results_dir, *, on_done, **_):
-    while pending:
-        for t in _ready(pending, done, set()):
-            done[t.key] = run_task(t, results_dir)
-            del pending[t.key]
-            if on_done is not None:
-                on_done(t, done[t.key])
+    from spiking.engine import keep_builds
+
+    with keep_builds():  # the device is reset when the sweep ends
+        while pending:
+            for t in _ready(pending, done, set()):
+                done[t.key] = run_task(t, results_dir)
+                del pending[t.key]
+                if on_done is not None:
+                    on_done(t, done[t.key])
 
 
 def _free_cores() -> int:
@@ -240,7 +256,7 @@ def _run_local(pending, done, results_dir, *, workers, max_retries, on_done, **_
     attempts: dict[str, int] = {}
     ctx = mp.get_context("spawn")
     while pending:
-        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
         futures: dict[cf.Future, Task] = {}
         broken = False
         try:
@@ -305,7 +321,7 @@ def _run_ray(pending, done, results_dir, *, workers, ray_address, max_retries, o
         else:
             ray.init(address=ray_address, log_to_driver=False, runtime_env={"env_vars": env})
         started_here = True
-    remote = ray.remote(num_cpus=1, max_retries=max_retries)(run_task)
+    remote = ray.remote(num_cpus=1, max_retries=max_retries)(_run_task_in_worker)
     results_dir = str(Path(results_dir).resolve())
     try:
         refs: dict[Any, Task] = {}

@@ -108,8 +108,15 @@ def resolve_target(target: str) -> str:
 
 
 def reset_device() -> None:
-    """Forget every standalone project state and return Brian2 to runtime mode."""
-    _OWNER[0] = None
+    """Forget every standalone project state and return Brian2 to runtime mode.
+
+    The object that had claimed the device (:func:`claim_device`) is told through its
+    ``device_released()`` method, if it has one, so that it drops what it built.
+    """
+    owner, _OWNER[0] = _OWNER[0], None
+    release = getattr(owner, "device_released", None)
+    if release is not None:
+        release()
     dev = b2.get_device()
     if dev is not runtime_device:
         dev.reinit()

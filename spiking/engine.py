@@ -40,7 +40,8 @@ from .device import claim_device, device_owner, reset_device, use_target
 from .network import BuiltNetwork, build_network, read_state
 from .params import NetworkConfig, config_to_dict
 
-__all__ = ["ChunkResult", "StandaloneEngine", "RuntimeEngine", "make_engine", "default_cache_dir"]
+__all__ = ["ChunkResult", "StandaloneEngine", "RuntimeEngine", "make_engine", "default_cache_dir", "keep_builds",
+           "set_keep_builds"]
 
 logger = logging.getLogger(__name__)
 
@@ -176,10 +177,22 @@ class StandaloneEngine:
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         self.directory = Path(cache_dir or default_cache_dir()) / f"{cfg.rule}-{digest}"
         self._built: BuiltNetwork | None = None
+        self._parked = False
         self.build_s = 0.0
 
     def _ensure_built(self, state: dict[str, np.ndarray]) -> BuiltNetwork:
-        if device_owner() is self and self._built is not None:
+        owner = device_owner()
+        if owner is self and self._built is not None:
+            self._parked = False
+            return self._built
+        if (isinstance(owner, StandaloneEngine) and owner._parked and owner._built is not None
+                and owner.directory == self.directory):
+            # the same project (same code, same shapes) is still on the device: every run sets the
+            # whole state through run_args, so it serves this engine exactly like a next chunk
+            self._built, owner._built, owner._parked = owner._built, None, False
+            self.build_s = 0.0
+            claim_device(self)
+            logger.debug("reusing the parked build of %s", self.directory)
             return self._built
         t0 = time.perf_counter()
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -242,10 +255,52 @@ class StandaloneEngine:
         return _collect(built, time.perf_counter() - t0, state)
 
     def close(self) -> None:
-        """Give the global device back (runtime mode) if this engine holds it."""
+        """Give the global device back (runtime mode) if this engine holds it; inside
+        :func:`keep_builds`, leave the build on the device for the next engine of the same project."""
         if device_owner() is self:
+            if _KEEP_BUILDS[0] and self._built is not None:
+                self._parked = True
+                return
             reset_device()
         self._built = None
+
+    def device_released(self) -> None:
+        """Called by :func:`spiking.device.reset_device`: the build is gone from the device."""
+        self._built = None
+        self._parked = False
+
+
+_KEEP_BUILDS = [False]
+
+
+@contextlib.contextmanager
+def keep_builds(enabled: bool = True):
+    """Within this context, a closed :class:`StandaloneEngine` leaves its built network on Brian2's
+    device, and the next engine of the same project (same code and shapes) in this process takes it
+    over instead of building the network and generating its code again (~1 s per evaluation of a
+    comparison). Building anything else resets the device as usual. On exit the device is reset if a
+    build is still parked there. For processes that only run such tasks (sweep workers), see
+    :func:`set_keep_builds`.
+
+    Example
+    -------
+    >>> with keep_builds():
+    ...     pass
+    """
+    previous = _KEEP_BUILDS[0]
+    _KEEP_BUILDS[0] = bool(enabled)
+    try:
+        yield
+    finally:
+        _KEEP_BUILDS[0] = previous
+        owner = device_owner()
+        if not previous and isinstance(owner, StandaloneEngine) and owner._parked:
+            reset_device()
+
+
+def set_keep_builds(enabled: bool) -> None:
+    """Process-wide form of :func:`keep_builds` (no reset at the end), for worker processes."""
+    _KEEP_BUILDS[0] = bool(enabled)
 
 
 #: Copy of the ``main.cpp`` the project's binary was last compiled from.

@@ -283,3 +283,39 @@ def test_standalone_readouts_come_from_the_run_not_the_build(tmp_path, quick_com
         np.testing.assert_array_equal(on_a_build.state[name], on_own_build.state[name], err_msg=name)
     # the readouts matter: B's weights with A's readouts learn something else
     assert not np.array_equal(mixed.state["W_in_h1"], on_own_build.state["W_in_h1"])
+
+
+def test_parked_build_serves_the_next_engine_of_the_same_project(tmp_path, quick_compile):
+    """Inside keep_builds, a closed standalone engine leaves its build on the device; the next engine
+    of the same project adopts it (no new build) and gives exactly what a fresh build gives, because
+    every run sets the whole state through run_args. Leaving the context resets the device."""
+    from brian2.devices.device import runtime_device
+
+    cfg = _stdp_cfg(encoding="latency", hidden=(8,))
+    x, _ = _data()
+    states = {s: init_state(cfg, s) for s in (1, 2)}
+
+    def run(state):
+        with SpikingClassifier(cfg, seed=3, target="cpp_standalone", chunk_size=4, cache_dir=tmp_path,
+                               state=state) as clf:
+            counts, _ = clf.predict_counts(x)
+            return counts, clf._engine("eval")
+
+    fresh = {s: run(st)[0] for s, st in states.items()}  # each one its own build
+    assert not np.array_equal(fresh[1], fresh[2])  # the two states give different outputs
+    with engine.keep_builds():
+        c1, e1 = run(states[1])
+        assert e1.build_s > 0 and spk_device.device_owner() is e1 and e1._parked
+        c2, e2 = run(states[2])
+        c1b, e3 = run(states[1])
+        assert e2.build_s == 0.0 and e3.build_s == 0.0 and e1._built is None and e2._built is None
+        np.testing.assert_array_equal(c1, fresh[1])
+        np.testing.assert_array_equal(c2, fresh[2])
+        np.testing.assert_array_equal(c1b, fresh[1])
+        # anything else that needs the device (here a runtime run) releases the parked build
+        with SpikingClassifier(cfg, seed=3, target="numpy", chunk_size=4, state=states[1]) as clf:
+            np.testing.assert_array_equal(clf.predict_counts(x)[0], fresh[1])
+        assert e3._built is None and not e3._parked
+        c1c, e4 = run(states[1])
+        assert e4.build_s > 0  # built again
+    assert b2.get_device() is runtime_device and spk_device.device_owner() is None and e4._built is None
