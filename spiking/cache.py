@@ -4,9 +4,10 @@ Brian2 integrates the model equations symbolically (sympy) every time a process 
 kind for the first time: for the LIF groups of this package that is ~3 s per group, ~13 s per
 network, paid again by every worker process of a parallel sweep. :data:`EXACT` is Brian2's
 ``exact`` state updater behind a persistent cache: the abstract code it returns is stored under
-:func:`default_cache_dir` ``/integration``, keyed by everything the result depends on (Brian2's
-version, the equations, the method options, and the kind, shape, constancy, unit and dtype of every
-identifier of the equations), so a result computed by one process is reused by all later ones.
+:func:`default_cache_dir` ``/integration``, keyed by everything the result depends on (Brian2's and
+sympy's versions, the equations, the method options, and the kind, shape, constancy, unit and dtype
+of every identifier of the equations), so a result computed by one process is reused by all later
+ones.
 
 Example
 -------
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Optional
 
 import brian2 as b2
+import sympy
 from brian2.stateupdaters.base import StateUpdateMethod
 from brian2.stateupdaters.exact import exact
 
@@ -56,6 +58,7 @@ def integration_key(equations, variables: Optional[dict], method_options: Option
     names = sorted(set(equations.identifiers) | set(equations.names) | {"t", "dt"})
     payload = {
         "brian2": b2.__version__,
+        "sympy": sympy.__version__,
         "method": "exact",
         "equations": str(equations),
         "options": sorted((str(k), repr(v)) for k, v in (method_options or {}).items()),
