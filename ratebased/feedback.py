@@ -124,6 +124,13 @@ def new_stream_state(generator: Optional[torch.Generator] = None) -> Tensor:
     return torch.cat([words, torch.tensor([1, 0, 0], dtype=torch.int64)])
 
 
+def _sfc64(words: np.ndarray) -> np.random.SFC64:
+    """numpy's SFC64 bit generator with its 256-bit state set to ``words`` (4 uint64)."""
+    bg = np.random.SFC64(0)
+    bg.state = {"bit_generator": "SFC64", "has_uint32": 0, "uinteger": 0, "state": {"state": words.copy()}}
+    return bg
+
+
 def _block_draws(n: int) -> int:
     return max(1, STREAM_BLOCK_VALUES // n)
 
@@ -165,8 +172,7 @@ def _rebuild(state: Tensor, n: int, dtype: torch.dtype, bound: float) -> _Stream
                          "give every weight shape its own state (new_stream_state)")
     if int(view[4]) > draws:
         raise ValueError(f"corrupt magnitude-stream state: {int(view[4])} draws used of a block of {draws}")
-    bg = np.random.SFC64(0)
-    bg.state = {"bit_generator": "SFC64", "has_uint32": 0, "uinteger": 0, "state": {"state": view[:4].copy()}}
+    bg = _sfc64(view[:4])
     view[5] = n
     entry = _STREAMS.get(id(state))
     if entry is None or entry.ref() is not state:
@@ -239,9 +245,7 @@ def uniform_magnitudes(like: Tensor, bound: float, state: Optional[Tensor] = Non
     if like.device.type != "cpu":
         return torch.rand_like(like).mul_(bound)
     if state is None:
-        bg = np.random.SFC64(0)
-        words = new_stream_state()[:4].numpy().view(np.uint64).copy()
-        bg.state = {"bit_generator": "SFC64", "has_uint32": 0, "uinteger": 0, "state": {"state": words}}
+        bg = _sfc64(new_stream_state()[:4].numpy().view(np.uint64))
         return _magnitude_block(bg, like.numel(), 1, like.dtype, bound).view(like.shape)
     return _stream_magnitudes(state, like.shape, like.dtype, bound).clone()
 

@@ -35,7 +35,7 @@ import sympy
 from brian2.stateupdaters.base import StateUpdateMethod
 from brian2.stateupdaters.exact import exact
 
-__all__ = ["default_cache_dir", "CachedExactIntegration", "EXACT", "integration_key"]
+__all__ = ["default_cache_dir", "CachedExactIntegration", "EXACT", "integration_key", "file_lock"]
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class CachedExactIntegration(StateUpdateMethod):
         if code is not None:
             return code
         path.parent.mkdir(parents=True, exist_ok=True)
-        with _locked(path.with_suffix(".lock")):
+        with file_lock(path.with_suffix(".lock")):
             code = _read(path)  # another process may have written it while we waited
             if code is None:
                 code = exact(equations, variables, method_options)
@@ -132,9 +132,11 @@ def _atomic_write(path: Path, code: str) -> None:
 
 
 @contextlib.contextmanager
-def _locked(lock_path: Path):
+def file_lock(lock_path: Path, shared: bool = False):
+    """Hold an advisory lock on ``lock_path`` (created if missing) across processes: exclusive, or
+    shared with other shared holders."""
     with open(lock_path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        fcntl.flock(f, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
         finally:

@@ -35,7 +35,7 @@ import brian2 as b2
 import numpy as np
 from brian2.codegen.cpp_prefs import get_compiler_and_args
 
-from .cache import default_cache_dir
+from .cache import default_cache_dir, file_lock
 from .device import claim_device, device_owner, reset_device, use_target
 from .network import BuiltNetwork, build_network, read_state
 from .params import NetworkConfig, config_to_dict
@@ -359,12 +359,8 @@ def _drop_dead_cache_entries(dev) -> None:
 def _dir_lock(directory: Path, shared: bool = False):
     """Lock a cached project across processes: exclusive to build it (sources and static arrays are
     rewritten), shared to run its binary (several processes may run it at once)."""
-    with open(directory / ".build.lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with file_lock(directory / ".build.lock", shared=shared):
+        yield
 
 
 def remove_run_args_files(directory: Path) -> int:
