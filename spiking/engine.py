@@ -39,6 +39,7 @@ from .cache import default_cache_dir, file_lock
 from .device import claim_device, device_owner, reset_device, use_target
 from .network import BuiltNetwork, build_network, read_state
 from .params import NetworkConfig, config_to_dict
+from .pch import pch_compile_args, pch_wanted, prepare_pch
 
 __all__ = ["ChunkResult", "StandaloneEngine", "RuntimeEngine", "make_engine", "default_cache_dir", "keep_builds",
            "set_keep_builds"]
@@ -166,11 +167,12 @@ class StandaloneEngine:
                  record: bool = False, cache_dir: str | os.PathLike | None = None) -> None:
         self.cfg = cfg
         self.n_slots, self.n_copies, self.learning, self.record = n_slots, n_copies, learning, record
+        self.pch = pch_wanted(get_compiler_and_args()[0])
         key = json.dumps(
             {
                 "cfg": config_to_dict(cfg), "n_slots": n_slots, "n_copies": n_copies, "learning": learning,
                 "record": record, "brian2": b2.__version__, "layout": 1,
-                "cflags": list(b2.prefs.codegen.cpp.extra_compile_args_gcc),
+                "cflags": list(b2.prefs.codegen.cpp.extra_compile_args_gcc), "pch": self.pch,
             },
             sort_keys=True,
         )
@@ -215,9 +217,17 @@ class StandaloneEngine:
             built.net.run(built.duration, report=None, namespace={})
             # the machine is shared: compile with at most 2 parallel jobs (Brian2's default is -j)
             b2.prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{min(2, os.cpu_count() or 1)}"]
-            dev.build(directory=str(self.directory), compile=False, run=False, with_output=False,
-                      results_directory=f"results_{os.getpid()}")
+            extra = list(dev.extra_compile_args)
+            if self.pch:  # see spiking.pch: every translation unit starts with the precompiled header
+                dev.extra_compile_args = extra + pch_compile_args()  # (the prefs' flags get filtered)
+            try:
+                dev.build(directory=str(self.directory), compile=False, run=False, with_output=False,
+                          results_directory=f"results_{os.getpid()}")
+            finally:
+                dev.extra_compile_args = extra
             keep_equivalent_main(self.directory)
+            if self.pch:
+                prepare_pch(self.directory, b2.prefs.devices.cpp_standalone.make_cmd_unix)
             dev.compile_source(str(self.directory), get_compiler_and_args()[0], False, False)
             shutil.copy2(self.directory / "main.cpp", self.directory / _COMPILED_MAIN)
         self.build_s = time.perf_counter() - t0

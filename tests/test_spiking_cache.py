@@ -47,7 +47,22 @@ def test_key_separates_what_the_result_depends_on():
     assert integration_key(a.equations, a.variables, None) != integration_key(a.equations, a.variables, {"simplify": False})
 
 
-def test_network_groups_use_the_cached_integration(tmp_path, monkeypatch):
+@pytest.fixture
+def fresh_brian_integration_memo():
+    """Brian2 memoises ``apply_stateupdater`` in memory for the whole process, so equations that an
+    earlier test already integrated would never reach the state updater; empty that memo for the
+    test and put it back afterwards."""
+    from brian2.stateupdaters.base import StateUpdateMethod
+
+    memo = StateUpdateMethod.apply_stateupdater._cache
+    saved = dict(memo)
+    memo.clear()
+    yield
+    memo.clear()
+    memo.update(saved)
+
+
+def test_network_groups_use_the_cached_integration(tmp_path, monkeypatch, fresh_brian_integration_memo):
     """The groups of a package network run the cached integration results."""
     import numpy as np
 
