@@ -42,10 +42,10 @@ SPIKING_DEFAULTS = {
 SPIKING_RULE_DEFAULTS = RULE_RUN_DEFAULTS
 #: 28x28 image sets: in addition, the named parameter presets of :mod:`spiking.presets` that gave
 #: the best 10-class MNIST accuracy in the measured full-MNIST runs (``stdp-gated``,
-#: ``local-error-fast``), and 2,000-sample training chunks
+#: ``local-error-out``), and 2,000-sample training chunks
 _IMAGE28_SPIKING_RULES = {
     "stdp-association": {"chunk_size": 2000, "preset": "stdp-gated"},
-    "local-error": {"chunk_size": 2000, "preset": "local-error-fast"},
+    "local-error": {"chunk_size": 2000, "preset": "local-error-out"},
 }
 #: (data set, spiking rule) -> run-field overrides on top of :data:`SPIKING_DEFAULTS` and
 #: :data:`SPIKING_RULE_DEFAULTS`

@@ -573,7 +573,10 @@ def _build_local_error(ctx: _Ctx) -> None:
             _softmax_sum(ctx, group, "r", f"zs_{name}")
         pre = projs[k][0]
         # the update reads sg_post / delta_post, subexpressions of the post group's namespace
-        syn = _feedforward(ctx, pre, name, _PLAIN, {**p.lif.to_namespace(), **base_ns, **syn_ns})
+        ns = {**p.lif.to_namespace(), **base_ns, **syn_ns}
+        if is_out and p.eta_out_mV_per_s is not None:
+            ns["eta"] = p.eta_out_mV_per_s * b2.mV / b2.second
+        syn = _feedforward(ctx, pre, name, _PLAIN, ns)
         if ctx.learning:
             syn.run_regularly(eq.three_factor_code(), clock=update_clock, when="end", name=f"syn_{pre}_{name}_3f")
             if not is_out:

@@ -393,6 +393,10 @@ class LocalErrorParams:
         Presynaptic trace and readout filter time constants.
     eta_mV_per_s : float
         Learning rate (mV of weight per second of unit three-factor product).
+    eta_out_mV_per_s : float or None
+        Learning rate of the output projection (``None``: ``eta_mV_per_s``). The output's
+        straight-through delta rule sums over every active hidden neuron, so its effective step is
+        far larger than a hidden layer's at the same ``eta`` (its error is not bounded by a softmax).
     surrogate : str
         Name in :data:`SURROGATES` (hidden layers).
     output_surrogate : str
@@ -434,6 +438,7 @@ class LocalErrorParams:
     tau_pre_ms: float = 20.0
     tau_r_ms: float = 20.0
     eta_mV_per_s: float = 20.0
+    eta_out_mV_per_s: float | None = None
     surrogate: str = "fast-sigmoid"
     output_surrogate: str = "straight-through"
     sg_width_mV: float = 2.0
@@ -453,6 +458,8 @@ class LocalErrorParams:
         _finite(self)
         _require(self.tau_pre_ms > 0 and self.tau_r_ms > 0, "LocalErrorParams time constants must be > 0")
         _require(self.eta_mV_per_s >= 0, "LocalErrorParams.eta_mV_per_s must be >= 0")
+        _require(self.eta_out_mV_per_s is None or self.eta_out_mV_per_s >= 0,
+                 f"LocalErrorParams.eta_out_mV_per_s must be >= 0 or None, got {self.eta_out_mV_per_s}")
         _require(self.sg_width_mV > 0, "LocalErrorParams.sg_width_mV must be > 0")
         _require(self.w_bound_mV > 0, "LocalErrorParams.w_bound_mV must be > 0")
         _require(self.burn_in_ms >= 0, "LocalErrorParams.burn_in_ms must be >= 0")

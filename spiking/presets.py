@@ -98,6 +98,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         "doc": "three-factor update every 5 steps (same rate per second; ~2x faster simulation), eta 10",
         "params": {"update_every": 5, "eta_mV_per_s": 10.0},
     },
+    "local-error-out": {
+        "rule": "local-error",
+        "doc": "three-factor update every 5 steps and a 100x slower output layer (eta_out 0.2 mV/s): the "
+               "output's delta rule sums over every active hidden neuron, so at the hidden layers' rate it "
+               "overwrote itself on every sample",
+        "params": {"update_every": 5, "eta_out_mV_per_s": 0.2},
+    },
     "local-error-fast-reg": {
         "rule": "local-error",
         "doc": "local-error-fast with a local activity regulariser (rate_reg 0.1 towards r = 0.4)",

@@ -156,7 +156,7 @@ def test_spiking_rules_in_the_comparison_end_to_end(tmp_path):
 
 
 @pytest.mark.parametrize("rule, preset, dt_ms", [("stdp-association", "stdp-gated", 0.5),
-                                                 ("local-error", "local-error-fast", 1.0)],
+                                                 ("local-error", "local-error-out", 1.0)],
                          ids=["stdp", "local-error"])
 def test_mnist_spiking_presets_are_the_measured_script_settings(rule, preset, dt_ms):
     from bridges.presets import spiking_preset

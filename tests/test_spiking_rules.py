@@ -230,3 +230,29 @@ def test_association_needs_the_teacher(teacher_on):
     assert not np.allclose(after["W_in_h1"], before["W_in_h1"]), "hidden STDP must still learn"
     out_changed = not np.array_equal(after["W_h2_out"], before["W_h2_out"])
     assert out_changed == teacher_on
+
+
+def test_output_learning_rate_is_separate():
+    """``eta_out_mV_per_s`` scales only the output projection: 0 freezes the output weights and leaves
+    the hidden layers' learning bit-identical (nothing crosses layers); ``None`` is ``eta_mV_per_s``."""
+    import dataclasses
+
+    base = _le_config("softmax")
+    rng = np.random.default_rng(2)
+    x, y = rng.uniform(0, 1, size=(4, base.n_in)), np.array([0, 1, 2, 1])
+    states = {}
+    for name, eta_out in (("none", None), ("same", 40.0), ("zero", 0.0)):
+        params = dataclasses.replace(base.params, eta_mV_per_s=40.0, eta_out_mV_per_s=eta_out)
+        cfg = dataclasses.replace(base, params=params)
+        with SpikingClassifier(cfg, seed=4, target="numpy", chunk_size=4) as clf:
+            w0 = {k: v.copy() for k, v in clf.state.items()}
+            clf.fit_epoch(x, y)
+            states[name] = clf.state
+    assert not np.array_equal(states["none"]["W_in_h1"], w0["W_in_h1"])
+    assert not np.array_equal(states["none"]["W_h1_out"], w0["W_h1_out"])
+    for k in w0:
+        np.testing.assert_array_equal(states["same"][k], states["none"][k], err_msg=k)
+    np.testing.assert_array_equal(states["zero"]["W_h1_out"], w0["W_h1_out"])
+    np.testing.assert_array_equal(states["zero"]["W_in_h1"], states["none"]["W_in_h1"])
+    with pytest.raises(ValueError, match="eta_out_mV_per_s"):
+        LocalErrorParams(eta_out_mV_per_s=-1.0)
