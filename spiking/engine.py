@@ -39,7 +39,7 @@ from .cache import default_cache_dir, file_lock
 from .device import claim_device, device_owner, reset_device, use_target
 from .network import BuiltNetwork, build_network, read_state
 from .params import NetworkConfig, config_to_dict
-from .pch import pch_compile_args, pch_wanted, prepare_pch
+from .pch import pch_compile_args, pch_wanted, prepare_pch, remove_pch
 
 __all__ = ["ChunkResult", "StandaloneEngine", "RuntimeEngine", "make_engine", "default_cache_dir", "keep_builds",
            "set_keep_builds"]
@@ -228,7 +228,11 @@ class StandaloneEngine:
             keep_equivalent_main(self.directory)
             if self.pch:
                 prepare_pch(self.directory, b2.prefs.devices.cpp_standalone.make_cmd_unix)
-            dev.compile_source(str(self.directory), get_compiler_and_args()[0], False, False)
+            try:
+                dev.compile_source(str(self.directory), get_compiler_and_args()[0], False, False)
+            finally:
+                if self.pch:
+                    remove_pch(self.directory)
             shutil.copy2(self.directory / "main.cpp", self.directory / _COMPILED_MAIN)
         self.build_s = time.perf_counter() - t0
         logger.info("standalone project %s ready in %.1f s", self.directory, self.build_s)

@@ -8,11 +8,12 @@ them (``-include bioplausible_pch.h``, which GCC replaces by the ``.gch``) cuts 
 from ~49 to ~21 core-seconds (30 s to 14 s of wall time with ``make -j2`` here). The generated code
 is unchanged, only parsed faster, so simulation results are bit-identical.
 
-GCC does not check that the headers a ``.gch`` was made from are unchanged, so the ``.gch`` is
-rebuilt whenever its key changes: the compiler, the exact flags ``make`` uses (read from the
-project's makefile) and the content of every project header it covers. If building it fails, the
-header is used as a plain header (slow but correct) and a warning is logged. Set
-``BIOPLAUSIBLE_BRIAN_PCH=0`` to switch it off; compilers other than GCC never use it.
+The ``.gch`` (~45 MB) lives only for one compile: :func:`prepare_pch` builds it, with the exact
+flags the project's makefile uses, only when ``make`` has something to compile, and
+:func:`remove_pch` deletes it afterwards. So a cached project costs no extra disk, and a ``.gch``
+can never be stale (GCC does not check that the headers it was made from are unchanged). If
+building it fails, the header is parsed as a plain header (slow but correct) and a warning is
+logged. Set ``BIOPLAUSIBLE_BRIAN_PCH=0`` to switch it off; compilers other than GCC never use it.
 
 Example
 -------
@@ -22,7 +23,6 @@ True
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import os
 import shlex
@@ -30,7 +30,7 @@ import subprocess
 from pathlib import Path
 
 __all__ = ["PCH_HEADER", "PCH_ENV", "pch_compile_args", "pch_wanted", "compiler_is_gcc", "makefile_compiler",
-           "prepare_pch"]
+           "needs_compile", "prepare_pch", "remove_pch"]
 
 logger = logging.getLogger(__name__)
 
@@ -115,37 +115,31 @@ def makefile_compiler(directory: str | os.PathLike, make_cmd: str = "make") -> t
     return cxx, out
 
 
-def _key(directory: Path, cxx: list[str], flags: list[str]) -> str:
-    h = hashlib.sha256()
-    version = subprocess.run([*cxx, "--version"], capture_output=True, text=True, timeout=30).stdout
-    h.update(("\0".join(cxx) + "\n" + "\0".join(flags) + "\n" + version + "\n").encode())
-    headers = sorted(p for p in directory.glob("*.h") if p.name != PCH_HEADER)
-    headers += sorted((directory / "brianlib").rglob("*.h"))
-    for p in headers:
-        h.update(str(p.relative_to(directory)).encode() + b"\0" + p.read_bytes() + b"\0")
-    return h.hexdigest()
+def needs_compile(directory: str | os.PathLike, make_cmd: str = "make") -> bool:
+    """True unless ``make -q`` says the project's binary is up to date."""
+    res = subprocess.run([*shlex.split(make_cmd), "-q"], cwd=str(directory), capture_output=True, timeout=600)
+    return res.returncode != 0
 
 
 def prepare_pch(directory: str | os.PathLike, make_cmd: str = "make") -> bool:
-    """Write :data:`PCH_HEADER` into a generated project and (re)build its ``.gch`` when its key
-    changed. Call it after Brian2 wrote the project and before ``make``; the caller holds the
-    project's build lock. Returns True when an up-to-date ``.gch`` is in place (False: the header
-    will be parsed as a plain header, results are the same)."""
+    """Write :data:`PCH_HEADER` into a generated project and, when ``make`` has something to compile,
+    build its ``.gch`` with the makefile's own compiler and flags. Call it after Brian2 wrote the
+    project and before ``make``, holding the project's build lock, and :func:`remove_pch` after
+    ``make``. Returns True when a ``.gch`` was built (False: nothing to compile, or the build failed
+    and the header will be parsed as a plain header; results are the same)."""
     d = Path(directory)
     header = d / PCH_HEADER
     if not header.exists() or header.read_text() != _HEADER_TEXT:
-        header.write_text(_HEADER_TEXT)
-    gch, stamp = d / (PCH_HEADER + ".gch"), d / (PCH_HEADER + ".gch.key")
+        header.write_text(_HEADER_TEXT)  # every object file depends on it, even without a .gch
+    gch = d / (PCH_HEADER + ".gch")
+    gch.unlink(missing_ok=True)
     try:
+        if not needs_compile(d, make_cmd):
+            return False
         cxx, flags = makefile_compiler(d, make_cmd)
-        key = _key(d, cxx, flags)
     except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
         logger.warning("no precompiled header for %s (%s); compiling without it", d, exc)
-        gch.unlink(missing_ok=True)
         return False
-    if gch.exists() and stamp.exists() and stamp.read_text() == key:
-        return True
-    gch.unlink(missing_ok=True)
     tmp = d / f"{PCH_HEADER}.gch.{os.getpid()}.tmp"
     res = subprocess.run([*cxx, *flags, "-x", "c++-header", PCH_HEADER, "-o", tmp.name],
                          cwd=str(d), capture_output=True, text=True)
@@ -155,7 +149,9 @@ def prepare_pch(directory: str | os.PathLike, make_cmd: str = "make") -> bool:
                        res.stderr[-2000:])
         return False
     os.replace(tmp, gch)
-    tmp_stamp = d / f"{PCH_HEADER}.gch.key.{os.getpid()}.tmp"
-    tmp_stamp.write_text(key)
-    os.replace(tmp_stamp, stamp)
     return True
+
+
+def remove_pch(directory: str | os.PathLike) -> None:
+    """Delete the project's ``.gch`` (call after ``make``; a no-op when there is none)."""
+    (Path(directory) / (PCH_HEADER + ".gch")).unlink(missing_ok=True)
