@@ -397,6 +397,8 @@ class LocalErrorParams:
         Learning rate of the output projection (``None``: ``eta_mV_per_s``). The output's
         straight-through delta rule sums over every active hidden neuron, so its effective step is
         far larger than a hidden layer's at the same ``eta`` (its error is not bounded by a softmax).
+        On MNIST 0.2 (preset ``local-error-out``) gives 93.7% after two epochs where ``None`` gives
+        56% (docs/SPIKING.md); the default stays ``None`` so small embedded sets keep their settings.
     surrogate : str
         Name in :data:`SURROGATES` (hidden layers).
     output_surrogate : str
