@@ -130,8 +130,8 @@ def main(argv=None) -> int:
           f"parallel efficiency {ratio / ceiling:.0%}; identical results: {identical}")
     if args.json:
         atomic_write_json(args.json, {
-            "seconds": seconds, "ratio": ratio, "task_seconds": busy, "task_slowdown": inflation, "workers": args.workers, "calibration_before": before,
-            "calibration_after": after, "ceiling": ceiling, "identical_results": identical,
+            "seconds": seconds, "ratio": ratio, "task_seconds": busy, "task_slowdown": inflation,
+            "workers": args.workers, "calibration_before": before, "calibration_after": after, "ceiling": ceiling, "identical_results": identical,
             "rows": len(rows["sequential"]), "compare_args": extra, "cpu_count": os.cpu_count(),
             "versions": versions(), "command": " ".join(["bench_executors.py", *argv]),
         })

@@ -132,11 +132,12 @@ def _atomic_write(path: Path, code: str) -> None:
 
 
 @contextlib.contextmanager
-def file_lock(lock_path: Path, shared: bool = False):
+def file_lock(lock_path: Path, shared: bool = False, blocking: bool = True):
     """Hold an advisory lock on ``lock_path`` (created if missing) across processes: exclusive, or
-    shared with other shared holders."""
+    shared with other shared holders. With ``blocking=False`` a busy lock raises
+    ``BlockingIOError`` instead of waiting."""
     with open(lock_path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        fcntl.flock(f, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if blocking else fcntl.LOCK_NB))
         try:
             yield
         finally:

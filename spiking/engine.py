@@ -19,7 +19,6 @@ Samples inside a chunk: slot ``s``, copy ``c`` holds sample ``s * n_copies + c``
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import gc
 import hashlib
 import json
@@ -369,12 +368,10 @@ def _drop_dead_cache_entries(dev) -> None:
             del dev.array_cache[var]
 
 
-@contextlib.contextmanager
-def _dir_lock(directory: Path, shared: bool = False):
+def _dir_lock(directory: Path, shared: bool = False, blocking: bool = True):
     """Lock a cached project across processes: exclusive to build it (sources and static arrays are
     rewritten), shared to run its binary (several processes may run it at once)."""
-    with file_lock(directory / ".build.lock", shared=shared):
-        yield
+    return file_lock(Path(directory) / ".build.lock", shared=shared, blocking=blocking)
 
 
 def remove_run_args_files(directory: Path) -> int:
@@ -383,21 +380,16 @@ def remove_run_args_files(directory: Path) -> int:
     files by content and skips writing one that exists, so deleting it while another process's run
     is starting would leave that run reading a missing file. When the lock is busy, the last process
     to finish cleans up. Returns the number of files removed."""
-    lock = Path(directory) / ".build.lock"
-    with open(lock, "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return 0
-        try:
+    try:
+        with _dir_lock(directory, blocking=False):
             removed = 0
             for f in (Path(directory) / "static_arrays").glob("init_*.dat"):
                 with contextlib.suppress(FileNotFoundError):
                     f.unlink()
                     removed += 1
             return removed
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    except BlockingIOError:
+        return 0
 
 
 def make_engine(cfg: NetworkConfig, target: str, **kwargs) -> StandaloneEngine | RuntimeEngine:

@@ -554,7 +554,6 @@ def _build_local_error(ctx: _Ctx) -> None:
         "beta": p.beta,
     }
     syn_ns = {
-        "eta": p.eta_mV_per_s * b2.mV / b2.second,
         "dt_update": p.update_every * cfg.sim.dt_ms * b2.ms,
         "w_bound": p.w_bound_mV * b2.mV,
         "n_sample": cfg.sim.steps_per_sample,
@@ -573,10 +572,9 @@ def _build_local_error(ctx: _Ctx) -> None:
             _softmax_sum(ctx, group, "r", f"zs_{name}")
         pre = projs[k][0]
         # the update reads sg_post / delta_post, subexpressions of the post group's namespace
-        ns = {**p.lif.to_namespace(), **base_ns, **syn_ns}
-        if is_out and p.eta_out_mV_per_s is not None:
-            ns["eta"] = p.eta_out_mV_per_s * b2.mV / b2.second
-        syn = _feedforward(ctx, pre, name, _PLAIN, ns)
+        eta = p.eta_out_mV_per_s if is_out and p.eta_out_mV_per_s is not None else p.eta_mV_per_s
+        syn = _feedforward(ctx, pre, name, _PLAIN,
+                           {**p.lif.to_namespace(), **base_ns, **syn_ns, "eta": eta * b2.mV / b2.second})
         if ctx.learning:
             syn.run_regularly(eq.three_factor_code(), clock=update_clock, when="end", name=f"syn_{pre}_{name}_3f")
             if not is_out:

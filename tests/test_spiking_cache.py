@@ -83,3 +83,23 @@ def test_network_groups_use_the_cached_integration(tmp_path, monkeypatch, fresh_
             "not_refractory = timestep(t - lastspike, dt) >= timestep(t_ref, dt)\n") for g in groups]
     cached = {_read(p) for p in (tmp_path / "integration").glob("exact-*.txt")}
     assert len(cached) == 3 and set(run_code) == cached
+
+
+def test_file_lock_non_blocking_and_run_args_cleanup(tmp_path):
+    """A busy project lock makes a non-blocking attempt fail at once, and the run_args clean-up then
+    leaves every file in place; once the lock is free it removes exactly the run_args files."""
+    from spiking.cache import file_lock
+    from spiking.engine import remove_run_args_files
+
+    arrays = tmp_path / "static_arrays"
+    arrays.mkdir()
+    for name in ("init_a_1.dat", "init_b_2.dat", "_static_array_keep.dat"):
+        (arrays / name).write_bytes(b"x")
+    with file_lock(tmp_path / ".build.lock", shared=True):  # another process running the binary
+        with pytest.raises(BlockingIOError):
+            with file_lock(tmp_path / ".build.lock", blocking=False):
+                pass
+        assert remove_run_args_files(tmp_path) == 0
+        assert len(list(arrays.iterdir())) == 3
+    assert remove_run_args_files(tmp_path) == 2
+    assert [p.name for p in arrays.iterdir()] == ["_static_array_keep.dat"]
