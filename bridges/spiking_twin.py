@@ -108,7 +108,7 @@ from torch import Tensor, nn
 
 from ratebased.models import MLP
 from spiking.encoders import latency_steps
-from spiking.network import init_state_shapes, layer_names, projection_names
+from spiking.network import init_state_shapes, layer_names, projection_names, skip_projections
 from spiking.params import LIFParams, NetworkConfig
 
 __all__ = [
@@ -163,6 +163,9 @@ class LayerSpec:
     readout : ndarray (n, n_out) or None
         Fixed random readout ``M_<name>`` (local-error hidden layers); unused in evaluation, kept
         so that ``state -> twin -> state`` is complete.
+    skips : tuple of (str, ndarray (n_skip_pre, n))
+        Further incoming projections that skip layers (``("h1", W_h1_out)`` for an STDP network
+        with ``skip_stdp``), weights in mV.
     """
 
     name: str
@@ -174,6 +177,7 @@ class LayerSpec:
     inhibition_mV: float
     teacher_form: bool
     readout: Optional[np.ndarray] = None
+    skips: tuple[tuple[str, np.ndarray], ...] = ()
 
     @property
     def n(self) -> int:
@@ -273,6 +277,7 @@ def import_spiking_weights(config: NetworkConfig, state: Mapping[str, object]) -
     if not isinstance(state, Mapping):
         raise TypeError(f"state must be a dict of arrays (see spiking.network.init_state), got {type(state).__name__}")
     expected = init_state_shapes(config)
+    skips = skip_projections(config)
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
     if missing or extra:
@@ -297,6 +302,7 @@ def import_spiking_weights(config: NetworkConfig, state: Mapping[str, object]) -
             name=post, pre=pre, weight_mV=arrays[f"W_{pre}_{post}"],
             theta_mV=arrays.get(theta_key, np.zeros(n)), adaptive=theta_key in arrays, lif=lif,
             inhibition_mV=inh, teacher_form=teacher, readout=arrays.get(f"M_{post}"),
+            skips=tuple((a, arrays[f"W_{a}_{b}"]) for a, b in skips if b == post),
         )
     return layers
 
@@ -310,6 +316,8 @@ def export_spiking_weights(layers: Mapping[str, LayerSpec]) -> dict[str, np.ndar
             state[f"theta_{spec.name}"] = np.array(spec.theta_mV, dtype=np.float64, copy=True)
         if spec.readout is not None:
             state[f"M_{spec.name}"] = np.array(spec.readout, dtype=np.float64, copy=True)
+        for pre, w in spec.skips:
+            state[f"W_{pre}_{spec.name}"] = np.array(w, dtype=np.float64, copy=True)
     return state
 
 
@@ -422,6 +430,12 @@ def _layer_dyn(spec: LayerSpec, dt_ms: float) -> _LayerDyn:
     )
 
 
+def _brian2_order(post: str, pres: list[str]) -> list[str]:
+    """Presynaptic layers of ``post`` in the order Brian2 runs their pathways (same ``when`` and
+    ``order``, so sorted by object name ``syn_<pre>_<post>``); matters for float64 bit-equality."""
+    return sorted(pres, key=lambda q: f"syn_{q}_{post}")
+
+
 def _spike_fn(v: Tensor, thr: Tensor, inv_width: float) -> Tensor:
     """Heaviside ``[v > thr]`` with the fast-sigmoid surrogate of ``u = (v - thr) / width``.
 
@@ -439,6 +453,9 @@ class TwinDynamics:
     """Everything the step loop needs besides weights and thresholds (see :func:`simulate`)."""
 
     layers: tuple[_LayerDyn, ...]
+    #: per layer, the incoming projections in Brian2's schedule order (pathways sorted by their
+    #: ``syn_<pre>_<post>`` names): index -1 = the input group, k >= 0 = layer k
+    sources: tuple[tuple[int, ...], ...]
     n_in: int
     steps: int
     steps_present: int
@@ -455,7 +472,8 @@ def simulate(dyn: TwinDynamics, weights: list[Tensor], thresholds: list[Tensor],
     Parameters
     ----------
     dyn : TwinDynamics
-    weights : list of Tensor ``(n_pre, n_l)`` in volts; thresholds : list of ``(n_l,)`` in volts
+    weights : per layer, a Tensor ``(n_pre, n_l)`` in volts, or a list of them, one per entry of
+        ``dyn.sources[l]`` (layers with skip projections); thresholds : list of ``(n_l,)`` in volts
     input_at : callable ``t -> (n, n_in)`` input spikes of step ``t < dyn.steps_present``
     record_v : also return ``v`` after every step (``(n, steps, n_l)`` per layer, detached)
 
@@ -463,7 +481,11 @@ def simulate(dyn: TwinDynamics, weights: list[Tensor], thresholds: list[Tensor],
     -------
     counts : list of Tensor ``(n, n_l)`` (differentiable through the surrogate), traces : list
     """
-    sizes = [int(w.shape[1]) for w in weights]
+    incoming = [list(w) if isinstance(w, (list, tuple)) else [w] for w in weights]
+    for l, ws in enumerate(incoming):
+        if len(ws) != len(dyn.sources[l]):
+            raise ValueError(f"layer {l} has {len(dyn.sources[l])} incoming projections but {len(ws)} weight tensors")
+    sizes = [int(ws[0].shape[1]) for ws in incoming]
     v = [torch.full((n, m), d.v_rest, dtype=dtype, device=device) for m, d in zip(sizes, dyn.layers)]
     last = [torch.full((n, m), _NEVER, dtype=torch.int64, device=device) for m in sizes]
     counts = [torch.zeros((n, m), dtype=dtype, device=device) for m in sizes]
@@ -480,12 +502,12 @@ def simulate(dyn: TwinDynamics, weights: list[Tensor], thresholds: list[Tensor],
             last[l] = torch.where(fired, torch.full_like(last[l], t), last[l])
             nr.append(ok & ~fired)  # a neuron that fires is refractory at once (thresholder)
             spikes.append(s)
-        pre_spikes = [s_in, *spikes[:-1]]
         for l, d in enumerate(dyn.layers):  # synapses: every inh_* pathway sorts before syn_* in Brian2
             if d.w_inh > 0:
                 k = spikes[l].sum(dim=1, keepdim=True).expand_as(v[l])  # spikes of the others (nr excludes own)
                 v[l] = dyn.inhibit(v[l], nr[l], k, d.w_inh, d.v_floor)
-            v[l] = dyn.excite(v[l], nr[l], pre_spikes[l], weights[l])
+            for src, w in zip(dyn.sources[l], incoming[l]):
+                v[l] = dyn.excite(v[l], nr[l], s_in if src < 0 else spikes[src], w)
         for l, d in enumerate(dyn.layers):  # resets
             v[l] = torch.where(spikes[l] > 0, torch.full_like(v[l], d.v_reset), v[l])
             counts[l] = counts[l] + spikes[l]
@@ -542,8 +564,11 @@ class SpikingTwin(nn.Module):
         self.names = list(layers)
         self._specs = dict(layers)
         excite, inhibit = _resolve_summation(summation)
+        index = {name: k for k, name in enumerate(["in", *layers])}
+        self._incoming = [_brian2_order(spec.name, [spec.pre, *(q for q, _ in spec.skips)]) for spec in layers.values()]
         self.dynamics = TwinDynamics(
-            layers=tuple(_layer_dyn(spec, config.sim.dt_ms) for spec in layers.values()), n_in=config.n_in,
+            layers=tuple(_layer_dyn(spec, config.sim.dt_ms) for spec in layers.values()),
+            sources=tuple(tuple(index[q] - 1 for q in pres) for pres in self._incoming), n_in=config.n_in,
             steps=config.sim.steps_per_sample, steps_present=config.sim.steps_present,
             inv_width=1.0 / (sg_width_mV * _MV), excite=excite, inhibit=inhibit,
         )
@@ -565,8 +590,9 @@ class SpikingTwin(nn.Module):
     def device(self) -> torch.device:
         return getattr(self, self._state_keys[0]).device
 
-    def _weights_volt(self) -> list[Tensor]:
-        return [(getattr(self, spec.weight_name) * _MV).to(self.dtype) for spec in self._specs.values()]
+    def _weights_volt(self) -> list[list[Tensor]]:
+        return [[(getattr(self, f"W_{q}_{spec.name}") * _MV).to(self.dtype) for q in pres]
+                for spec, pres in zip(self._specs.values(), self._incoming)]
 
     def _thresholds(self) -> list[Tensor]:
         out = []
@@ -741,6 +767,9 @@ def to_rate_mlp(config: NetworkConfig, state: Mapping[str, object], *, activatio
     [(3, 4), (2, 3)]
     """
     layers = import_spiking_weights(config, state)
+    if skip_projections(config):
+        raise ValueError(f"the spiking network has skip projections {skip_projections(config)} (skip_stdp) that "
+                         "ratebased.MLP cannot express; attack the SpikingTwin (build_twin) instead")
     mlp = MLP(config.n_in, config.hidden, config.n_out, activation=activation, skip=False, bias=True).to(dtype)
     with torch.no_grad():
         for lin, spec in zip(mlp.layers, layers.values()):
@@ -759,6 +788,9 @@ def rate_mlp_to_state(config: NetworkConfig, model: MLP,
     """
     if not isinstance(model, MLP):
         raise TypeError(f"model must be a ratebased.MLP, got {type(model).__name__}")
+    if skip_projections(config):
+        raise ValueError(f"the spiking network has skip projections {skip_projections(config)} (skip_stdp) that "
+                         "ratebased.MLP cannot express; no rate model maps back onto it")
     projs = projection_names(config)
     if model.skip or len(model.layers) != len(projs):
         raise ValueError(f"the model has {len(model.layers)} layers (skip={model.skip}) but the spiking network has "

@@ -31,7 +31,7 @@ from .device import TARGETS, brian_device, has_cpp_compiler, reset_device, resol
 from .encoders import as_features, check_rates, latency_steps, poisson_rates, population_code
 from .equations import lif_update_semantics
 from .model import EpochStats, SpikingClassifier, chunk_seed, predict_from_counts
-from .network import build_network, init_state, layer_names, projection_names, read_state
+from .network import all_projections, build_network, init_state, layer_names, projection_names, read_state, skip_projections
 from .params import (
     ENCODINGS,
     SURROGATES,
@@ -56,6 +56,7 @@ __all__ = [
     "SpikingClassifier", "EpochStats", "predict_from_counts", "chunk_seed",
     "as_features", "check_rates", "poisson_rates", "latency_steps", "population_code",
     "brian_device", "resolve_target", "reset_device", "has_cpp_compiler",
-    "build_network", "init_state", "read_state", "layer_names", "projection_names",
+    "build_network", "init_state", "read_state", "layer_names", "projection_names", "skip_projections",
+    "all_projections",
     "lif_update_semantics", "stdp_reference", "surrogate_reference", "three_factor_reference",
 ]

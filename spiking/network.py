@@ -35,6 +35,8 @@ from .params import LIFParams, NetworkConfig, STDPParams
 __all__ = [
     "layer_names",
     "projection_names",
+    "skip_projections",
+    "all_projections",
     "init_state",
     "normalise_state",
     "dense_indices",
@@ -58,16 +60,31 @@ def projection_names(cfg: NetworkConfig) -> list[tuple[str, str]]:
     return list(zip(names[:-1], names[1:]))
 
 
+def skip_projections(cfg: NetworkConfig) -> list[tuple[str, str]]:
+    """Projections that skip layers: ``[("h1", "out")]`` for the STDP rule with
+    ``params.skip_stdp`` set (two or more hidden layers), else ``[]``."""
+    if cfg.rule == "stdp-association" and cfg.params.skip_stdp is not None:
+        return [("h1", "out")]
+    return []
+
+
+def all_projections(cfg: NetworkConfig) -> list[tuple[str, str]]:
+    """Every projection that carries weights: the feed-forward chain, then the skips."""
+    return projection_names(cfg) + skip_projections(cfg)
+
+
 def _sizes(cfg: NetworkConfig) -> dict[str, int]:
     return {"in": cfg.n_in, **dict(zip(layer_names(cfg), cfg.layer_sizes))}
 
 
-def _stdp_of(cfg: NetworkConfig, k: int) -> STDPParams:
+def _stdp_of(cfg: NetworkConfig, pre: str, post: str) -> STDPParams:
+    """Plasticity parameters of projection ``pre -> post`` (STDP rule)."""
     p = cfg.params
-    n_proj = len(cfg.hidden) + 1
-    if k == 0:
+    if pre == "in":
         return p.input_stdp
-    return p.output_stdp if k == n_proj - 1 else p.hidden_stdp
+    if post != "out":
+        return p.hidden_stdp
+    return p.output_stdp if pre == f"h{len(cfg.hidden)}" else p.skip_stdp
 
 
 def init_state(cfg: NetworkConfig, seed: int) -> dict[str, np.ndarray]:
@@ -80,10 +97,10 @@ def init_state(cfg: NetworkConfig, seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5E1F]))
     sizes = _sizes(cfg)
     state: dict[str, np.ndarray] = {}
-    for k, (pre, post) in enumerate(projection_names(cfg)):
+    for pre, post in all_projections(cfg):
         shape = (sizes[pre], sizes[post])
         if cfg.rule == "stdp-association":
-            sp = _stdp_of(cfg, k)
+            sp = _stdp_of(cfg, pre, post)
             state[f"W_{pre}_{post}"] = rng.uniform(0.0, sp.w_init_max_mV, size=shape)
         else:
             a = cfg.params.w_init_mV * np.sqrt(100.0 / sizes[pre])
@@ -113,8 +130,8 @@ def normalise_state(
     out = dict(state)
     if cfg.rule != "stdp-association":
         return out
-    for k, (pre, post) in enumerate(projection_names(cfg)):
-        total = _stdp_of(cfg, k).norm_total_mV
+    for pre, post in all_projections(cfg):
+        total = _stdp_of(cfg, pre, post).norm_total_mV
         name = f"W_{pre}_{post}"
         if total is None or (previous is not None and np.array_equal(previous[name], out[name])):
             continue
@@ -371,7 +388,7 @@ def _check_state(cfg: NetworkConfig, state: dict[str, np.ndarray]) -> None:
 def init_state_shapes(cfg: NetworkConfig) -> dict[str, tuple[int, ...]]:
     """Expected shape of every state array of ``cfg``."""
     sizes = _sizes(cfg)
-    shapes: dict[str, tuple[int, ...]] = {f"W_{a}_{b}": (sizes[a], sizes[b]) for a, b in projection_names(cfg)}
+    shapes: dict[str, tuple[int, ...]] = {f"W_{a}_{b}": (sizes[a], sizes[b]) for a, b in all_projections(cfg)}
     if cfg.rule == "stdp-association":
         for name in layer_names(cfg):
             lif = cfg.params.output_lif if name == "out" else cfg.params.hidden_lif
@@ -498,17 +515,17 @@ def _build_stdp(ctx: _Ctx) -> None:
     projs = projection_names(cfg)
     traces = {"xtr": "tau_pre", "ytr": "tau_post"}
     tau_ns = {"tau_pre": p.tau_pre_ms * b2.ms, "tau_post": p.tau_post_ms * b2.ms}
+    skips = skip_projections(cfg)
     for k, (name, n) in enumerate(zip(names, cfg.layer_sizes)):
         is_out = name == "out"
         lif = p.output_lif if is_out else p.hidden_lif
-        pre = projs[k][0]
-        sp = _stdp_of(cfg, k)
-        norm = ctx.learning and sp.norm_total_mV is not None
-        wsum = f"wsum_{pre}"
-        extra = f"{wsum} : volt\nnorm_{pre} : 1" if norm else ""
+        # incoming projections: the chain's, then any skip into this layer (W_h1_out)
+        pres = [projs[k][0]] + [a for a, b in skips if b == name]
+        normed = [q for q in pres if ctx.learning and _stdp_of(cfg, q, name).norm_total_mV is not None]
+        extra = "\n".join(f"wsum_{q} : volt\nnorm_{q} : 1" for q in normed)
         ns = dict(tau_ns)
-        if norm:
-            ns[f"total_{pre}"] = sp.norm_total_mV * b2.mV
+        for q in normed:
+            ns[f"total_{q}"] = _stdp_of(cfg, q, name).norm_total_mV * b2.mV
         if is_out:
             ns.update(teacher_exc=p.teacher_exc_mV * b2.mV, teacher_inh=p.teacher_inh_mV * b2.mV)
         group = _layer(
@@ -521,21 +538,25 @@ def _build_stdp(ctx: _Ctx) -> None:
             extra_eqs=extra,
             extra_ns=ns,
             learn_expr=f"{float(p.teacher_on)!r} * int(label_now >= 0)" if is_out else "int(label_now >= 0)",
-            normalised=(pre,) if norm else (),
+            normalised=tuple(normed),
         )
-        gated = is_out and sp.hold_gate_mV is not None
-        stop = is_out and sp.ltp_stop_trace is not None
-        code = (eq.stdp_synapse_code(wsum_name=wsum if norm else None, hold=is_out, hold_gate=gated, ltp_stop=stop)
-                if ctx.learning else _PLAIN)
-        syn_ns = sp.to_namespace()
-        if gated:
-            syn_ns["v_gate"] = (lif.v_thresh_mV + sp.hold_gate_mV) * b2.mV
-        syn = _feedforward(ctx, pre, name, code, syn_ns)
-        if norm:
-            setattr(group, wsum, ctx.state[f"W_{pre}_{name}"].sum(axis=0) * b2.mV)
-            ctx.wsum[f"W_{pre}_{name}"] = getattr(group, wsum)
-            syn.run_regularly(eq.normalisation_synapse_code(pre), clock=ctx.sample_clock, when="start", order=1,
-                              name=f"syn_{pre}_{name}_norm")
+        for pre in pres:
+            sp = _stdp_of(cfg, pre, name)
+            norm = pre in normed
+            wsum = f"wsum_{pre}"
+            gated = is_out and sp.hold_gate_mV is not None
+            stop = is_out and sp.ltp_stop_trace is not None
+            code = (eq.stdp_synapse_code(wsum_name=wsum if norm else None, hold=is_out, hold_gate=gated,
+                                         ltp_stop=stop) if ctx.learning else _PLAIN)
+            syn_ns = sp.to_namespace()
+            if gated:
+                syn_ns["v_gate"] = (lif.v_thresh_mV + sp.hold_gate_mV) * b2.mV
+            syn = _feedforward(ctx, pre, name, code, syn_ns)
+            if norm:
+                setattr(group, wsum, ctx.state[f"W_{pre}_{name}"].sum(axis=0) * b2.mV)
+                ctx.wsum[f"W_{pre}_{name}"] = getattr(group, wsum)
+                syn.run_regularly(eq.normalisation_synapse_code(pre), clock=ctx.sample_clock, when="start", order=1,
+                                  name=f"syn_{pre}_{name}_norm")
         inh = p.output_inhibition_mV if is_out else p.inhibition_mV
         if inh > 0:
             _lateral(ctx, name, inh, lif.v_floor_mV)

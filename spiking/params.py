@@ -322,6 +322,13 @@ class STDPAssociationParams:
         Plasticity of the hidden -> hidden projections.
     output_stdp : STDPParams
         Plasticity of the last hidden -> output projection (gated by the teacher).
+    skip_stdp : STDPParams or None
+        ``None`` (default): the output hears only the last hidden layer. Otherwise the network
+        also has a skip projection from the **first** hidden layer to the output (``W_h1_out``,
+        networks with two or more hidden layers), learnt by the same teacher-gated association
+        with these parameters and normalised on its own (``norm_total_mV``): the output then
+        associates the label with the first layer's code too, which carries more of the class
+        information than the deeper STDP layers (docs/SPIKING.md). Still no error is computed.
     inhibition_mV : float
         Lateral inhibition: every hidden spike lowers ``v`` of the other neurons of its layer.
     output_inhibition_mV : float
@@ -356,6 +363,7 @@ class STDPAssociationParams:
             w_init_max_mV=1.0, eta_hold_mV=1.0,
         )
     )
+    skip_stdp: STDPParams | None = None
     inhibition_mV: float = 15.0
     output_inhibition_mV: float = 5.0
     teacher_exc_mV: float = 20.0
@@ -365,6 +373,12 @@ class STDPAssociationParams:
     def __post_init__(self) -> None:
         _finite(self)
         _require(self.tau_pre_ms > 0 and self.tau_post_ms > 0, "trace time constants must be > 0")
+        if isinstance(self.skip_stdp, Mapping):  # e.g. replace_params(p, {"skip_stdp": {...}}) from None
+            object.__setattr__(self, "skip_stdp", STDPParams(**self.skip_stdp))
+        _require(
+            self.skip_stdp is None or isinstance(self.skip_stdp, STDPParams),
+            f"STDPAssociationParams.skip_stdp must be None or STDPParams, got {type(self.skip_stdp).__name__}",
+        )
         for name in ("inhibition_mV", "output_inhibition_mV", "teacher_exc_mV", "teacher_inh_mV"):
             _require(getattr(self, name) >= 0, f"STDPAssociationParams.{name} must be >= 0")
 
@@ -573,6 +587,12 @@ class NetworkConfig:
             isinstance(self.params, ptype),
             f"rule {rule!r} needs params of type {ptype.__name__}, got {type(self.params).__name__}",
         )
+        if rule == "stdp-association":
+            _require(
+                self.params.skip_stdp is None or len(hidden) >= 2,
+                "STDPAssociationParams.skip_stdp adds a projection h1 -> out that skips the deeper hidden layers; "
+                f"with hidden={hidden} h1 already feeds the output: set skip_stdp=None or add a hidden layer",
+            )
         if rule == "local-error":
             _require(
                 self.params.burn_in_ms < self.sim.t_present_ms,
@@ -620,7 +640,7 @@ def _build(cls: type, data: Mapping[str, Any]) -> Any:
         raise ValueError(f"unknown {cls.__name__} fields {sorted(unknown)}; valid: {sorted(names)}")
     nested = {
         "hidden_lif": LIFParams, "output_lif": LIFParams, "lif": LIFParams, "sim": SimParams,
-        "input_stdp": STDPParams, "hidden_stdp": STDPParams, "output_stdp": STDPParams,
+        "input_stdp": STDPParams, "hidden_stdp": STDPParams, "output_stdp": STDPParams, "skip_stdp": STDPParams,
     }
     for key, val in data.items():
         if key in nested and isinstance(val, Mapping):

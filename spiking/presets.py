@@ -93,6 +93,21 @@ PRESETS: dict[str, dict[str, Any]] = {
         "params": {"input_stdp": {"eta_plus_mV": 0.02, "eta_minus_mV": 0.002}, "hidden_lif": {"theta_target_hz": 5.0},
                    "output_stdp": {**_GATED, "eta_plus_mV": 0.25, "eta_minus_mV": 0.025, "eta_hold_mV": 0.25}},
     },
+    "stdp-skip-400": {
+        "rule": "stdp-association",
+        "doc": "for --hidden 400,400: the output associates with the first hidden layer through a skip "
+               "projection (skip_stdp, 2400 mV per output neuron) beside a weak h2 -> out association "
+               "(100 mV); sparse 400-neuron layers (0.1 Hz homeostatic target), strong output inhibition",
+        "params": {
+            "hidden_lif": {"theta_target_hz": 0.1},
+            "hidden_stdp": {"norm_total_mV": 400.0, "w_max_mV": 160.0, "eta_plus_mV": 0.2, "eta_minus_mV": 0.02},
+            "output_stdp": {"norm_total_mV": 100.0, "w_max_mV": 15.0, "eta_plus_mV": 4.0, "eta_minus_mV": 0.4,
+                            "eta_hold_mV": 4.0},
+            "skip_stdp": {"norm_total_mV": 2400.0, "w_max_mV": 360.0, "eta_plus_mV": 4.0, "eta_minus_mV": 0.4,
+                          "eta_hold_mV": 4.0, "x_offset": 0.0, "w_init_max_mV": 1.0},
+            "output_inhibition_mV": 15.0,
+        },
+    },
     "local-error-fast": {
         "rule": "local-error",
         "doc": "three-factor update every 5 steps (same rate per second; ~2x faster simulation), eta 10",

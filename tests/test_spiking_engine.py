@@ -174,9 +174,20 @@ def test_standalone_matches_runtime(tmp_path, quick_compile):
     _compare_targets(_stdp_cfg(encoding="latency", hidden=(8,)), tmp_path)
 
 
+def _skip_cfg(encoding: str = "latency") -> NetworkConfig:
+    """Two hidden layers and the skip projection h1 -> out (its weights and running sum ``wsum_h1``
+    carried between chunks through ``run_args`` like every other projection's)."""
+    import dataclasses
+
+    cfg = _stdp_cfg(encoding=encoding)
+    skip = STDPParams(eta_plus_mV=0.3, eta_minus_mV=0.05, w_max_mV=30.0, norm_total_mV=50.0, w_init_max_mV=1.0)
+    return dataclasses.replace(cfg, params=dataclasses.replace(cfg.params, skip_stdp=skip))
+
+
 @pytest.mark.slow
-def test_standalone_matches_runtime_two_layers(tmp_path, quick_compile):
-    _compare_targets(_stdp_cfg(encoding="latency"), tmp_path)
+@pytest.mark.parametrize("make_cfg", [pytest.param(_stdp_cfg, id="chain"), pytest.param(_skip_cfg, id="skip-h1-out")])
+def test_standalone_matches_runtime_two_layers(tmp_path, quick_compile, make_cfg):
+    _compare_targets(make_cfg(encoding="latency"), tmp_path)
 
 
 @pytest.mark.slow

@@ -156,6 +156,9 @@ def test_state_with_transposed_weights_is_rejected():
         pytest.param(lambda: _cfg(params=spk.LocalErrorParams()), "STDPAssociationParams", id="params-of-other-rule"),
         pytest.param(lambda: _cfg(rule="local-error", params=spk.LocalErrorParams(burn_in_ms=20.0)), "burn_in_ms",
                      id="burn-in-longer-than-sample"),
+        pytest.param(lambda: _cfg(hidden=(5,), params=spk.STDPAssociationParams(skip_stdp=spk.STDPParams())),
+                     "skip_stdp", id="skip-without-second-hidden-layer"),
+        pytest.param(lambda: spk.STDPAssociationParams(skip_stdp=3.0), "skip_stdp", id="skip-not-stdp-params"),
     ],
 )
 def test_impossible_parameters(make, match):
@@ -173,6 +176,11 @@ def test_rule_and_names_are_case_insensitive_and_config_round_trips():
     assert spk.config_from_dict(spk.config_to_dict(le)) == le
     with pytest.raises(ValueError, match="unknown LocalErrorParams fields.*'etaa'"):
         spk.config_from_dict({**spk.config_to_dict(le), "params": {"etaa": 1.0}})
+    skip = _cfg(hidden=[5, 3], params=spk.replace_params(spk.STDPAssociationParams(),
+                                                          {"skip_stdp": {"norm_total_mV": 50.0}}))
+    assert isinstance(skip.params.skip_stdp, spk.STDPParams) and skip.params.skip_stdp.norm_total_mV == 50.0
+    assert spk.config_from_dict(spk.config_to_dict(skip)) == skip
+    assert spk.skip_projections(skip) == [("h1", "out")] and spk.skip_projections(cfg) == []
 
 
 def test_semantics_doc_names_every_step():

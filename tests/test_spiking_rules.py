@@ -256,3 +256,33 @@ def test_output_learning_rate_is_separate():
     np.testing.assert_array_equal(states["zero"]["W_in_h1"], states["none"]["W_in_h1"])
     with pytest.raises(ValueError, match="eta_out_mV_per_s"):
         LocalErrorParams(eta_out_mV_per_s=-1.0)
+
+
+@pytest.mark.parametrize("teacher_on", [pytest.param(False, id="teacher-off"), pytest.param(True, id="teacher-on")])
+def test_skip_projection_associates_on_its_own(teacher_on):
+    """``skip_stdp`` adds ``W_h1_out``: learnt only by the teacher-gated association, normalised to
+    its own total, and invisible to the hidden layers (their weights are bit-identical to the same
+    network's without the skip: nothing flows back from the output)."""
+    import dataclasses
+
+    base = _stdp_config(teacher_on)
+    skip = STDPParams(eta_plus_mV=0.3, eta_minus_mV=0.05, w_max_mV=30.0, norm_total_mV=50.0, w_init_max_mV=1.0)
+    cfg = dataclasses.replace(base, params=dataclasses.replace(base.params, skip_stdp=skip))
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.3, 1.0, size=(6, cfg.n_in))
+    y = np.array([0, 1, 0, 1, 0, 1])
+    states = {}
+    for name, c in (("plain", base), ("skip", cfg)):
+        with SpikingClassifier(c, seed=0, target="numpy", chunk_size=6) as clf:
+            w0 = clf.weights()
+            stats = clf.fit_epoch(x, y)
+            states[name] = clf.weights()
+    assert stats.rates_hz["h1"] > 0 and stats.rates_hz["out"] > 0
+    after = states["skip"]
+    assert w0["W_h1_out"].shape == (8, 2)
+    np.testing.assert_allclose(w0["W_h1_out"].sum(axis=0), 50.0, rtol=1e-12)  # init_state normalises it
+    assert (not np.array_equal(after["W_h1_out"], w0["W_h1_out"])) == teacher_on
+    if teacher_on:
+        np.testing.assert_allclose(after["W_h1_out"].sum(axis=0), 50.0, rtol=1e-6)
+    for k in ("W_in_h1", "W_h1_h2"):
+        np.testing.assert_array_equal(after[k], states["plain"][k], err_msg=k)

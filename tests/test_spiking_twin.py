@@ -6,6 +6,8 @@ network here has hidden layers (5, 5) and two copies per slot, and the classifie
 """
 from __future__ import annotations
 
+import dataclasses
+
 import brian2 as b2
 import numpy as np
 import pytest
@@ -27,7 +29,7 @@ from bridges.spiking_twin import (
 from spiking.encoders import poisson_rates
 from spiking.model import SpikingClassifier, chunk_seed
 from spiking.network import init_state
-from spiking.params import LIFParams, LocalErrorParams, NetworkConfig, SimParams, STDPAssociationParams
+from spiking.params import LIFParams, LocalErrorParams, NetworkConfig, SimParams, STDPAssociationParams, STDPParams
 
 RULES = ("stdp-association", "local-error")
 SIM = SimParams(dt_ms=0.5, t_present_ms=15.0, t_rest_ms=5.0)  # 30 steps of input + 10 of rest
@@ -73,10 +75,22 @@ def _spikes(n: int = 8, p: float = 0.3, seed: int = 2) -> np.ndarray:
     return (np.random.default_rng(seed).uniform(size=(n, P, N_IN)) < p).astype(np.float64)
 
 
-@pytest.fixture(scope="module", params=RULES)
+def _skip_cfg() -> NetworkConfig:
+    """STDP network with the skip projection h1 -> out (``skip_stdp``): two pathways into ``out``."""
+    skip = STDPParams(w_max_mV=60.0, norm_total_mV=400.0, w_init_max_mV=1.0)
+    return NetworkConfig(rule="stdp-association", n_in=N_IN, hidden=(5, 5), n_out=N_OUT, sim=SIM, max_rate_hz=400.0,
+                         params=dataclasses.replace(PARAMS["stdp-association"], skip_stdp=skip))
+
+
+CASES = {"stdp-association": lambda: _cfg("stdp-association"), "local-error": lambda: _cfg("local-error"),
+         "stdp-association-skip": _skip_cfg}
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
 def brian_case(request):
-    """One Brian2 run per rule: 8 samples as 4 slots x 2 copies, membranes recorded."""
-    cfg = _cfg(request.param)
+    """One Brian2 run per rule (and the STDP skip network): 8 samples as 4 slots x 2 copies,
+    membranes recorded."""
+    cfg = CASES[request.param]()
     state, spikes = _state(cfg), _spikes()
     run = brian2_run_from_spikes(cfg, state, spikes, n_copies=2, record_v=True)
     return cfg, state, spikes, run
@@ -419,3 +433,35 @@ def test_sequential_and_closed_form_inhibition_agree():
     torch.testing.assert_close(a, b, rtol=0, atol=1e-16)
     assert bool((a >= -0.072).all()) and bool((a[~nr] == v[~nr]).all())
     assert int((a == -0.072).sum()) > 0
+
+
+# ----------------------------------------------------------------------------- skip projection h1 -> out
+def test_skip_projection_drives_the_output_in_brian2_and_the_twin():
+    """The skip pathway is not vacuous: without ``W_h1_out`` the output spikes differently, in Brian2
+    and in the twin alike (bit-exact agreement with it is in the ``brian_case`` tests)."""
+    cfg = _skip_cfg()
+    state, spikes = _state(cfg), _spikes()
+    cut = dict(state, W_h1_out=np.zeros_like(state["W_h1_out"]))
+    with_skip = brian2_run_from_spikes(cfg, state, spikes, n_copies=2).counts["out"]
+    without = brian2_run_from_spikes(cfg, cut, spikes, n_copies=2).counts["out"]
+    assert int(with_skip.sum()) > int(without.sum())  # excitatory extra input: more output spikes
+    twin_cut = build_twin(cfg, cut).run_spikes(torch.as_tensor(spikes))["out"].numpy()
+    np.testing.assert_array_equal(twin_cut, without)
+
+
+def test_skip_state_round_trips_and_the_rate_mlp_refuses_it():
+    cfg = _skip_cfg()
+    state = _state(cfg)
+    assert state["W_h1_out"].shape == (5, N_OUT)
+    back = build_twin(cfg, state).to_state()
+    assert sorted(back) == sorted(state)
+    for key in state:
+        np.testing.assert_array_equal(back[key], state[key], err_msg=key)
+    with pytest.raises(ValueError, match="skip projections"):
+        to_rate_mlp(cfg, state)
+
+
+def test_skip_needs_two_hidden_layers():
+    skip = dataclasses.replace(PARAMS["stdp-association"], skip_stdp=STDPParams())
+    with pytest.raises(ValueError, match="skip_stdp"):
+        NetworkConfig(rule="stdp-association", n_in=N_IN, hidden=(5,), n_out=N_OUT, sim=SIM, params=skip)
