@@ -115,11 +115,13 @@ def rule_params(rule: str, spec: str | None):
         if PRESETS[spec]["rule"] != rule:
             raise SystemExit(f"preset {spec!r} is for rule {PRESETS[spec]['rule']!r}, not {rule!r}")
         return preset_params(spec, base)
-    text = Path(spec).read_text() if Path(spec).is_file() else spec
+    # inline JSON first: a long JSON string is not a valid path (stat raises "File name too long")
+    text = spec if spec.lstrip().startswith("{") else (Path(spec).read_text() if Path(spec).is_file() else spec)
     try:
         changes = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SystemExit(f"--params is neither a JSON object nor a JSON file: {exc}")
+        raise SystemExit(f"--params is neither a JSON object nor a JSON file ({exc}), nor a preset name; presets: "
+                         f"{', '.join(sorted(PRESETS))}")
     return spk.replace_params(base, changes)
 
 
@@ -207,6 +209,7 @@ def main(argv=None) -> int:
             "train_rates_hz": train_rates, "test_rates_hz": test_rates,
             "test_no_spike_fraction": float(np.mean(counts.sum(axis=1) == 0)),
             "test_accuracy_without_tie_break": float(np.mean(spk.predict_from_counts(counts) == ds.y_test)),
+            "test_output_pathways": clf.output_pathways(ds.y_test),
         })
         log.info("epoch %d: test accuracy %.4f (train %.1f s)", epoch, acc, t_train)
         chunk0 = 0

@@ -30,7 +30,7 @@ import numpy as np
 from .device import resolve_target
 from .encoders import as_features, check_rates, latency_steps, poisson_rates
 from .engine import ChunkResult, make_engine
-from .network import init_state, layer_names, normalise_state
+from .network import all_projections, init_state, layer_names, normalise_state
 from .params import NetworkConfig
 
 __all__ = ["SpikingClassifier", "EpochStats", "predict_from_counts", "chunk_seed"]
@@ -294,6 +294,31 @@ class SpikingClassifier:
                 progress(len(part))
         # padded (blank) samples emit no spikes in a frozen network, so totals cover n samples
         return counts, self._rates(totals, n)
+
+    def output_pathways(self, y: np.ndarray | None = None) -> dict[str, dict[str, float]]:
+        """How much each projection into the output contributed in the last :meth:`predict_counts`.
+
+        For every weight matrix ``W_<pre>_out`` (the chain's last projection, and the skip
+        projection ``W_h1_out`` of an STDP network with ``skip_stdp``): ``drive_share``, the
+        fraction of the summed output input ``sum(counts_pre @ W)`` it carried, and, given labels
+        ``y``, ``accuracy_alone``, the accuracy of the argmax of its drive alone.
+
+        Returns
+        -------
+        dict projection name -> {"drive_share": float[, "accuracy_alone": float]}
+        """
+        counts = getattr(self, "last_hidden_counts", None)
+        if counts is None:
+            raise RuntimeError("call predict_counts first")
+        drives = {f"W_{pre}_out": counts[pre].astype(np.float64) @ self.state[f"W_{pre}_out"]
+                  for pre, post in all_projections(self.config) if post == "out"}
+        total = sum(float(d.sum()) for d in drives.values())
+        out: dict[str, dict[str, float]] = {}
+        for name, d in drives.items():
+            out[name] = {"drive_share": float(d.sum()) / total if total > 0 else 0.0}
+            if y is not None:
+                out[name]["accuracy_alone"] = float(np.mean(d.argmax(axis=1) == np.asarray(y)))
+        return out
 
     def raster(self, x: np.ndarray, *, target: str = "numpy") -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Spikes of every layer (input included) for a few samples, plasticity off, for plots.

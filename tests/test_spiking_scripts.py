@@ -31,6 +31,8 @@ def test_train_script_writes_metrics_weights_and_plots(tmp_path):
     assert 0.0 <= metrics["accuracy"] <= 1.0
     assert set(metrics["test_rates_hz"]) == {"h1", "h2", "out"}
     assert metrics["seed"] == 0 and metrics["config"]["rule"] == "stdp-association"
+    paths = metrics["history"][-1]["test_output_pathways"]
+    assert list(paths) == ["W_h2_out"] and paths["W_h2_out"]["drive_share"] == pytest.approx(1.0)
     assert metrics["dataset"]["classes"] == ["versicolor", "virginica"] and metrics["dataset"]["n_train"] > 50
     assert "brian2" in metrics["versions"]
     with np.load(out / "weights.npz") as z:
@@ -84,3 +86,20 @@ def test_checkpoint_of_another_run_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(mod, "atomic_save_npz", real_save)
     with pytest.raises(SystemExit, match="different run"):
         mod.main([*ARGS, "--out", str(out), "--seed", "1"])
+
+
+def test_params_accepts_presets_long_inline_json_and_files(tmp_path):
+    """A JSON object longer than a file name may be (255 bytes) is read as JSON, not stat()ed as a path."""
+    mod = _load_script()
+    skip = {"eta_plus_mV": 0.25, "eta_minus_mV": 0.025, "eta_hold_mV": 0.25, "w_max_mV": 60.0,
+            "norm_total_mV": 400.0, "w_init_max_mV": 1.0, "hold_gate_mV": 0.0, "ltp_stop_trace": 1.0}
+    text = json.dumps({"hidden_lif": {"theta_target_hz": 5.0}, "skip_stdp": skip, "output_stdp": skip})
+    assert len(text) > 255
+    p = mod.rule_params("stdp-association", text)
+    assert p.skip_stdp.norm_total_mV == 400.0 and p.output_stdp.eta_hold_mV == 0.25
+    f = tmp_path / "p.json"
+    f.write_text(text)
+    assert mod.rule_params("stdp-association", str(f)) == p
+    assert mod.rule_params("stdp-association", "stdp-skip-400").skip_stdp.norm_total_mV == 2400.0
+    with pytest.raises(SystemExit, match="neither a JSON object nor a JSON file"):
+        mod.rule_params("stdp-association", "no-such-preset-or-file")
