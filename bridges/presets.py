@@ -40,11 +40,12 @@ SPIKING_DEFAULTS = {
 #: spiking-run fields per rule on every data set: the time grid and input rates of the rule's
 #: measured runs (:data:`spiking.presets.RULE_RUN_DEFAULTS`, shared with ``scripts/train_spiking.py``)
 SPIKING_RULE_DEFAULTS = RULE_RUN_DEFAULTS
-#: 28x28 image sets: in addition, the named parameter presets of :mod:`spiking.presets` that gave
-#: the best 10-class MNIST accuracy in the measured full-MNIST runs (``stdp-gated``,
-#: ``local-error-out``), and 2,000-sample training chunks
+#: 28x28 image sets: in addition, the named parameter presets of :mod:`spiking.presets` (and
+#: hidden sizes) that gave the best 10-class MNIST accuracy in the measured full-MNIST runs
+#: (``stdp-skip-400`` on 400-400 hidden layers, ``local-error-out`` on 100-100), and 2,000-sample
+#: training chunks
 _IMAGE28_SPIKING_RULES = {
-    "stdp-association": {"chunk_size": 2000, "preset": "stdp-gated"},
+    "stdp-association": {"chunk_size": 2000, "preset": "stdp-skip-400", "hidden": (400, 400)},
     "local-error": {"chunk_size": 2000, "preset": "local-error-out"},
 }
 #: (data set, spiking rule) -> run-field overrides on top of :data:`SPIKING_DEFAULTS` and

@@ -155,16 +155,16 @@ def test_spiking_rules_in_the_comparison_end_to_end(tmp_path):
         assert clean[(rule, "surrogate")] == clean[(rule, "transfer")]  # eps 0: the same clean evaluation
 
 
-@pytest.mark.parametrize("rule, preset, dt_ms", [("stdp-association", "stdp-gated", 0.5),
-                                                 ("local-error", "local-error-out", 1.0)],
+@pytest.mark.parametrize("rule, preset, dt_ms, hidden", [("stdp-association", "stdp-skip-400", 0.5, [400, 400]),
+                                                         ("local-error", "local-error-out", 1.0, [100, 100])],
                          ids=["stdp", "local-error"])
-def test_mnist_spiking_presets_are_the_measured_script_settings(rule, preset, dt_ms):
+def test_mnist_spiking_presets_are_the_measured_script_settings(rule, preset, dt_ms, hidden):
     from bridges.presets import spiking_preset
     from bridges.spiking_runs import network_config
     from spiking.presets import PRESETS, preset_params
 
     p = spiking_preset("mnist", rule)
-    assert p["params"] == PRESETS[preset]["params"] and p["dt_ms"] == dt_ms and p["hidden"] == [100, 100]
+    assert p["params"] == PRESETS[preset]["params"] and p["dt_ms"] == dt_ms and p["hidden"] == hidden
     cfg = network_config({**p, "rule": rule, "seed": 0, "dataset": "mnist"}, 784, 10)
     assert cfg.params == preset_params(preset)
     # a fresh dict each call: a caller's edit cannot leak into the next preset
