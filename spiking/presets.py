@@ -108,6 +108,15 @@ PRESETS: dict[str, dict[str, Any]] = {
             "output_inhibition_mV": 15.0,
         },
     },
+    "stdp-iris-skip": {
+        "rule": "stdp-association",
+        "doc": "stdp-iris-slow with a denser hidden code (2 Hz homeostatic target) and a gated skip association "
+               "h1 -> out (skip_stdp, 400 mV per output neuron); chosen with 3 epochs on IRIS splits 5-9",
+        "params": {"input_stdp": {"eta_plus_mV": 0.02, "eta_minus_mV": 0.002}, "hidden_lif": {"theta_target_hz": 2.0},
+                   "output_stdp": {**_GATED, "eta_plus_mV": 0.25, "eta_minus_mV": 0.025, "eta_hold_mV": 0.25},
+                   "skip_stdp": {**_GATED, "eta_plus_mV": 0.25, "eta_minus_mV": 0.025, "eta_hold_mV": 0.25,
+                                 "w_max_mV": 60.0, "norm_total_mV": 400.0, "w_init_max_mV": 1.0}},
+    },
     "local-error-fast": {
         "rule": "local-error",
         "doc": "three-factor update every 5 steps (same rate per second; ~2x faster simulation), eta 10",
