@@ -277,6 +277,8 @@ def test_skip_projection_associates_on_its_own(teacher_on):
             w0 = clf.weights()
             stats = clf.fit_epoch(x, y)
             states[name] = clf.weights()
+            with pytest.raises(RuntimeError, match="predict_counts"):
+                clf.output_pathways()
             clf.predict_counts(x)
             paths = clf.output_pathways(y)
             drive = clf.last_out_drive.copy()
