@@ -287,10 +287,9 @@ def test_skip_projection_associates_on_its_own(teacher_on):
     assert sorted(paths) == ["W_h1_out", "W_h2_out"]
     assert sum(p["drive_share"] for p in paths.values()) == pytest.approx(1.0)
     assert 0 < paths["W_h1_out"]["drive_share"] < 1 and 0 <= paths["W_h1_out"]["accuracy_alone"] <= 1
-    after_w = states["skip"]
-    counts_drive = clf.last_hidden_counts["h1"] @ after_w["W_h1_out"] + clf.last_hidden_counts["h2"] @ after_w["W_h2_out"]
-    np.testing.assert_allclose(counts_drive, drive, rtol=1e-9, atol=1e-9)
     after = states["skip"]
+    counts_drive = clf.last_hidden_counts["h1"] @ after["W_h1_out"] + clf.last_hidden_counts["h2"] @ after["W_h2_out"]
+    np.testing.assert_allclose(counts_drive, drive, rtol=1e-9, atol=1e-9)
     assert w0["W_h1_out"].shape == (8, 2)
     np.testing.assert_allclose(w0["W_h1_out"].sum(axis=0), 50.0, rtol=1e-12)  # init_state normalises it
     assert (not np.array_equal(after["W_h1_out"], w0["W_h1_out"])) == teacher_on

@@ -459,6 +459,10 @@ def test_skip_state_round_trips_and_the_rate_mlp_refuses_it():
         np.testing.assert_array_equal(back[key], state[key], err_msg=key)
     with pytest.raises(ValueError, match="skip projections"):
         to_rate_mlp(cfg, state)
+    from ratebased.models import MLP
+
+    with pytest.raises(ValueError, match="skip projections"):
+        rate_mlp_to_state(cfg, MLP(N_IN, (5, 5), N_OUT, bias=False), base_state=state)
 
 
 def test_skip_needs_two_hidden_layers():
