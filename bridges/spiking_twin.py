@@ -747,6 +747,12 @@ def build_twin(config: NetworkConfig, state: Mapping[str, object], *, dtype: tor
 
 
 # ----------------------------------------------------------------------------- rate model
+def _refuse_skips(config: NetworkConfig) -> None:
+    if skip_projections(config):
+        raise ValueError(f"the spiking network has skip projections {skip_projections(config)} (skip_stdp) that "
+                         "ratebased.MLP cannot express; use the SpikingTwin (build_twin) for this network")
+
+
 def to_rate_mlp(config: NetworkConfig, state: Mapping[str, object], *, activation: str = "relu",
                 dtype: torch.dtype = torch.float64) -> MLP:
     """A ``ratebased.MLP`` with the spiking network's topology and learned weights.
@@ -767,9 +773,7 @@ def to_rate_mlp(config: NetworkConfig, state: Mapping[str, object], *, activatio
     [(3, 4), (2, 3)]
     """
     layers = import_spiking_weights(config, state)
-    if skip_projections(config):
-        raise ValueError(f"the spiking network has skip projections {skip_projections(config)} (skip_stdp) that "
-                         "ratebased.MLP cannot express; attack the SpikingTwin (build_twin) instead")
+    _refuse_skips(config)
     mlp = MLP(config.n_in, config.hidden, config.n_out, activation=activation, skip=False, bias=True).to(dtype)
     with torch.no_grad():
         for lin, spec in zip(mlp.layers, layers.values()):
@@ -788,9 +792,7 @@ def rate_mlp_to_state(config: NetworkConfig, model: MLP,
     """
     if not isinstance(model, MLP):
         raise TypeError(f"model must be a ratebased.MLP, got {type(model).__name__}")
-    if skip_projections(config):
-        raise ValueError(f"the spiking network has skip projections {skip_projections(config)} (skip_stdp) that "
-                         "ratebased.MLP cannot express; no rate model maps back onto it")
+    _refuse_skips(config)
     projs = projection_names(config)
     if model.skip or len(model.layers) != len(projs):
         raise ValueError(f"the model has {len(model.layers)} layers (skip={model.skip}) but the spiking network has "

@@ -329,6 +329,8 @@ class STDPAssociationParams:
         with these parameters and normalised on its own (``norm_total_mV``): the output then
         associates the label with the first layer's code too, which carries more of the class
         information than the deeper STDP layers (docs/SPIKING.md). Still no error is computed.
+        A mapping is read as changes to ``output_stdp`` (``{}``: the same association as the
+        last hidden layer's; ``{"norm_total_mV": 2400.0}``: that one with another total).
     inhibition_mV : float
         Lateral inhibition: every hidden spike lowers ``v`` of the other neurons of its layer.
     output_inhibition_mV : float
@@ -374,7 +376,7 @@ class STDPAssociationParams:
         _finite(self)
         _require(self.tau_pre_ms > 0 and self.tau_post_ms > 0, "trace time constants must be > 0")
         if isinstance(self.skip_stdp, Mapping):  # e.g. replace_params(p, {"skip_stdp": {...}}) from None
-            object.__setattr__(self, "skip_stdp", STDPParams(**self.skip_stdp))
+            object.__setattr__(self, "skip_stdp", replace(self.output_stdp, **self.skip_stdp))
         _require(
             self.skip_stdp is None or isinstance(self.skip_stdp, STDPParams),
             f"STDPAssociationParams.skip_stdp must be None or STDPParams, got {type(self.skip_stdp).__name__}",

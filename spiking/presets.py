@@ -27,6 +27,9 @@ RULE_RUN_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 _GATED = {"hold_gate_mV": 0.0, "ltp_stop_trace": 1.0}
+#: population-coded tabular sets: faster input STDP; a 4x slower, gated output association
+_IRIS_INPUT = {"eta_plus_mV": 0.02, "eta_minus_mV": 0.002}
+_IRIS_SLOW_OUT = {**_GATED, "eta_plus_mV": 0.25, "eta_minus_mV": 0.025, "eta_hold_mV": 0.25}
 
 #: name -> {"rule": ..., "params": nested overrides, "doc": one line}
 PRESETS: dict[str, dict[str, Any]] = {
@@ -84,14 +87,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     "stdp-iris": {
         "rule": "stdp-association",
         "doc": "population-coded tabular data (small layers): faster input STDP, 5 Hz hidden target, gated output",
-        "params": {"input_stdp": {"eta_plus_mV": 0.02, "eta_minus_mV": 0.002}, "hidden_lif": {"theta_target_hz": 5.0},
+        "params": {"input_stdp": dict(_IRIS_INPUT), "hidden_lif": {"theta_target_hz": 5.0},
                    "output_stdp": dict(_GATED)},
     },
     "stdp-iris-slow": {
         "rule": "stdp-association",
         "doc": "stdp-iris with a 4x slower output association (less drift over epochs)",
-        "params": {"input_stdp": {"eta_plus_mV": 0.02, "eta_minus_mV": 0.002}, "hidden_lif": {"theta_target_hz": 5.0},
-                   "output_stdp": {**_GATED, "eta_plus_mV": 0.25, "eta_minus_mV": 0.025, "eta_hold_mV": 0.25}},
+        "params": {"input_stdp": dict(_IRIS_INPUT), "hidden_lif": {"theta_target_hz": 5.0},
+                   "output_stdp": dict(_IRIS_SLOW_OUT)},
     },
     "stdp-skip-400": {
         "rule": "stdp-association",
@@ -103,8 +106,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "hidden_stdp": {"norm_total_mV": 400.0, "w_max_mV": 160.0, "eta_plus_mV": 0.2, "eta_minus_mV": 0.02},
             "output_stdp": {"norm_total_mV": 100.0, "w_max_mV": 15.0, "eta_plus_mV": 4.0, "eta_minus_mV": 0.4,
                             "eta_hold_mV": 4.0},
-            "skip_stdp": {"norm_total_mV": 2400.0, "w_max_mV": 360.0, "eta_plus_mV": 4.0, "eta_minus_mV": 0.4,
-                          "eta_hold_mV": 4.0, "x_offset": 0.0, "w_init_max_mV": 1.0},
+            "skip_stdp": {"norm_total_mV": 2400.0, "w_max_mV": 360.0},  # otherwise as output_stdp
             "output_inhibition_mV": 15.0,
         },
     },
@@ -112,10 +114,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "rule": "stdp-association",
         "doc": "stdp-iris-slow with a denser hidden code (2 Hz homeostatic target) and a gated skip association "
                "h1 -> out (skip_stdp, 400 mV per output neuron); chosen with 3 epochs on IRIS splits 5-9",
-        "params": {"input_stdp": {"eta_plus_mV": 0.02, "eta_minus_mV": 0.002}, "hidden_lif": {"theta_target_hz": 2.0},
-                   "output_stdp": {**_GATED, "eta_plus_mV": 0.25, "eta_minus_mV": 0.025, "eta_hold_mV": 0.25},
-                   "skip_stdp": {**_GATED, "eta_plus_mV": 0.25, "eta_minus_mV": 0.025, "eta_hold_mV": 0.25,
-                                 "w_max_mV": 60.0, "norm_total_mV": 400.0, "w_init_max_mV": 1.0}},
+        "params": {"input_stdp": dict(_IRIS_INPUT), "hidden_lif": {"theta_target_hz": 2.0},
+                   "output_stdp": dict(_IRIS_SLOW_OUT), "skip_stdp": {}},  # skip: a copy of output_stdp
     },
     "local-error-fast": {
         "rule": "local-error",

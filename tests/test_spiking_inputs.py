@@ -1,6 +1,7 @@
 """Encoders, parameter validation and bad input: every mistake gets a clear error (no Brian2 runs)."""
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -178,7 +179,9 @@ def test_rule_and_names_are_case_insensitive_and_config_round_trips():
         spk.config_from_dict({**spk.config_to_dict(le), "params": {"etaa": 1.0}})
     skip = _cfg(hidden=[5, 3], params=spk.replace_params(spk.STDPAssociationParams(),
                                                           {"skip_stdp": {"norm_total_mV": 50.0}}))
-    assert isinstance(skip.params.skip_stdp, spk.STDPParams) and skip.params.skip_stdp.norm_total_mV == 50.0
+    # a mapping is read as changes to the output association's parameters
+    assert skip.params.skip_stdp == dataclasses.replace(skip.params.output_stdp, norm_total_mV=50.0)
+    assert spk.replace_params(spk.STDPAssociationParams(), {"skip_stdp": {}}).skip_stdp == spk.STDPAssociationParams().output_stdp
     assert spk.config_from_dict(spk.config_to_dict(skip)) == skip
     assert spk.skip_projections(skip) == [("h1", "out")] and spk.skip_projections(cfg) == []
 
