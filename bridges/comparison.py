@@ -1,6 +1,7 @@
 """Robustness comparison across rules, rate-based (torch) and spiking (Brian2), as a task graph.
 
-One training task per (rule, data set, seed, config) and one evaluation task per (model, attack,
+One compilation task per spiking configuration (its Brian2 projects, shared by every seed), one
+training task per (rule, data set, seed, config) and one evaluation task per (model, attack,
 method, epsilon) run through :mod:`bridges.tasks` (sequential, local process pool or Ray), with a
 model cache keyed by config and one result file per task. :func:`merge` turns the finished tasks
 into result rows; :func:`masking_checks` flags suspect robustness; :func:`write_report` writes
@@ -145,6 +146,11 @@ class RateFamily:
         return RateRunConfig(**d).to_dict()
 
     @staticmethod
+    def compile_config(config: dict) -> None:
+        """Nothing to compile ahead: torch needs no build step."""
+        return None
+
+    @staticmethod
     def train(spec: dict, model_dir: Path) -> dict:
         from bridges.rate_runs import RateRunConfig, save_rate_run, train_rate
 
@@ -191,6 +197,17 @@ class SpikingFamily:
         return d
 
     @staticmethod
+    def compile_config(config: dict) -> dict:
+        """What the compiled Brian2 projects of a run depend on: the run without its seed."""
+        return {k: v for k, v in config.items() if k != "seed"}
+
+    @staticmethod
+    def compile(spec: dict) -> dict:
+        from bridges.spiking_runs import compile_spiking_run
+
+        return compile_spiking_run(spec["config"], data_root=spec.get("data_root"))
+
+    @staticmethod
     def train(spec: dict, model_dir: Path) -> dict:
         from bridges.spiking_runs import train_spiking_model
 
@@ -227,6 +244,14 @@ class LoadedModel:
 
 def _model_dir(results_dir: Path, family: str, config: dict) -> Path:
     return Path(results_dir) / "models" / task_key(family, config)
+
+
+def compile_task(spec: dict, results_dir: Path) -> dict:
+    """Task: compile the simulator code that every seed of one model configuration will run (Brian2
+    standalone projects, into the shared project cache), ahead of the trainings that depend on it.
+    Several configurations then compile side by side on separate workers, instead of one worker
+    compiling while the next training of the same configuration waits for the project's lock."""
+    return FAMILIES.get(spec["family"]).compile(spec)
 
 
 def train_task(spec: dict, results_dir: Path) -> dict:
@@ -290,17 +315,28 @@ def eval_task(spec: dict, results_dir: Path) -> dict:
 
 
 def build_tasks(cfg: CompareConfig) -> list[Task]:
-    """The whole graph: trainings, then every (model, attack, method, epsilon) evaluation."""
+    """The whole graph: compilations (spiking models, one per configuration, shared by its seeds),
+    trainings, then every (model, attack, method, epsilon) evaluation."""
+    compiles: list[Task] = []
     tasks: list[Task] = []
     train_keys: dict[tuple[str, int], tuple[str, str, dict]] = {}
     needed = list(dict.fromkeys(list(cfg.rules) + [s for s in cfg.sources]))
     for rule in needed:
         fam, inner = _family_of(rule)
+        family = FAMILIES.get(fam)
         for seed in cfg.seeds:
-            conf = FAMILIES.get(fam).run_config(cfg, inner, seed)
+            conf = family.run_config(cfg, inner, seed)
+            deps: tuple = ()
+            cconf = family.compile_config(conf)
+            if cconf is not None:
+                ckey = task_key(f"compile-{rule}", {"family": fam, "config": cconf})
+                if ckey not in {t.key for t in compiles}:
+                    compiles.append(Task(ckey, compile_task, {"family": fam, "rule": rule, "config": cconf,
+                                                              "data_root": cfg.data_root}))
+                deps = (ckey,)
             spec = {"family": fam, "rule": rule, "config": conf, "data_root": cfg.data_root}
             key = task_key(f"train-{rule}", {"family": fam, "config": conf})
-            tasks.append(Task(key, train_task, spec))
+            tasks.append(Task(key, train_task, spec, deps))
             train_keys[(rule, seed)] = (key, fam, conf)
     for rule in cfg.rules:
         fam, _ = _family_of(rule)
@@ -325,7 +361,7 @@ def build_tasks(cfg: CompareConfig) -> list[Task]:
                             spec["attack_seed"] = int(task_key("seed", spec)[-8:], 16)
                             deps = (tkey,) + ((train_keys[(source, seed)][0],) if source else ())
                             tasks.append(Task(task_key(f"eval-{rule}", spec), eval_task, spec, deps))
-    return tasks
+    return compiles + tasks  # compilations first: every executor starts them before anything else
 
 
 # ----------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 A run is a JSON-serialisable dict (``rule``, ``seed``, ``dataset``, ``classes``, ``hidden``, ``epochs``
 and optional ``target``, ``dt_ms``, ``t_present_ms``, ``t_rest_ms``, ``max_rate_hz``,
 ``total_rate_hz``, ``encoding``, ``chunk_size``, ``eval_copies``, ``n_train``, ``params`` (rule
-parameter overrides)). :func:`train_spiking_model` trains it in Brian2, checkpointing the state
+parameter overrides)). :func:`compile_spiking_run` compiles its Brian2 projects ahead (once for
+every seed); :func:`train_spiking_model` trains it in Brian2, checkpointing the state
 atomically after every chunk (an interrupted run resumes at the last finished chunk), and saves
 ``state.npz`` + ``run.json``; :func:`load_spiking_model` gives the comparison a predictor that runs
 in Brian2 and a differentiable snntorch twin (``bridges.spiking_twin``) for surrogate-gradient attacks.
@@ -21,7 +22,7 @@ from torch import nn
 
 from bridges.io import atomic_save_npz, atomic_write_json, read_json
 
-__all__ = ["RUN_DEFAULTS", "network_config", "train_spiking_model", "load_spiking_model", "FlatTwin"]
+__all__ = ["RUN_DEFAULTS", "network_config", "compile_spiking_run", "train_spiking_model", "load_spiking_model", "FlatTwin"]
 
 RUN_DEFAULTS = {"target": "cpp_standalone", "dt_ms": 0.5, "t_present_ms": 100.0, "t_rest_ms": 0.0,
                 "max_rate_hz": 200.0, "total_rate_hz": None, "encoding": "poisson", "chunk_size": 1000,
@@ -72,6 +73,25 @@ def _data(run: dict, data_root):
         raise ValueError(f"the comparison's spiking runs take image data sets; {run['dataset']!r} is tabular "
                          "(use scripts/train_spiking.py, which population-codes tabular features)")
     return ds, ds.x_train.reshape(len(ds.x_train), -1), ds.x_test.reshape(len(ds.x_test), -1)
+
+
+def compile_spiking_run(run: dict, *, data_root=None) -> dict:
+    """Generate and compile the Brian2 standalone projects of a run ahead of its training
+    (:meth:`spiking.SpikingClassifier.compile`): they depend on the network and chunk shapes, not on
+    the seed, so one call serves every seed (``run`` may leave ``seed`` out). Returns the project
+    directories' names and the seconds taken."""
+    import time
+
+    import spiking as spk
+
+    r = _run({"seed": 0, **run})
+    ds, x_tr, _ = _data(r, data_root)
+    cfg = network_config(r, x_tr.shape[1], ds.n_classes)
+    t0 = time.perf_counter()
+    with spk.SpikingClassifier(cfg, seed=r["seed"], target=r["target"], chunk_size=r["chunk_size"],
+                               eval_copies=r["eval_copies"]) as clf:
+        dirs = clf.compile()
+    return {"projects": [Path(d).name for d in dirs], "compile_s": time.perf_counter() - t0}
 
 
 def train_spiking_model(run: dict, model_dir: Path, *, data_root=None, progress=None) -> dict:

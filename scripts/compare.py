@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tqdm import tqdm  # noqa: E402
 
-from bridges.comparison import DEFAULT_RULES, CompareConfig, build_tasks, merge, train_task, write_report  # noqa: E402
+from bridges.comparison import (DEFAULT_RULES, CompareConfig, build_tasks, eval_task, merge, train_task,  # noqa: E402
+                                write_report)
 from bridges.io import read_json, versions  # noqa: E402
 from bridges.tasks import EXECUTORS, default_executor, result_path, run_tasks  # noqa: E402
 
@@ -99,8 +100,11 @@ def main(argv=None) -> int:
     out = Path(args.out or f"runs/compare-{cfg.dataset}")
     executor = args.executor or default_executor()
     n_train = sum(1 for t in tasks if t.fn is train_task)
-    bar = None if args.quiet else tqdm(total=len(tasks), desc=f"{executor}: {n_train} trainings, "
-                                                               f"{len(tasks) - n_train} evaluations", unit="task")
+    n_eval = sum(1 for t in tasks if t.fn is eval_task)
+    n_compile = len(tasks) - n_train - n_eval
+    desc = (f"{executor}: " + (f"{n_compile} compilations, " if n_compile else "")
+            + f"{n_train} trainings, {n_eval} evaluations")
+    bar = None if args.quiet else tqdm(total=len(tasks), desc=desc, unit="task")
     t0 = time.perf_counter()
     try:
         run_tasks(tasks, out, executor=executor, workers=args.workers, ray_address=args.ray_address,

@@ -145,6 +145,10 @@ class RuntimeEngine:
         finally:
             reset_device()
 
+    def prepare(self, state: dict[str, np.ndarray]) -> None:
+        """Nothing to compile ahead: Brian2's runtime targets compile code objects as they run (kept
+        for interface symmetry with :meth:`StandaloneEngine.prepare`)."""
+
     def close(self) -> None:
         """Nothing to release (kept for interface symmetry)."""
 
@@ -238,6 +242,13 @@ class StandaloneEngine:
         self._built = built
         claim_device(self)
         return built
+
+    def prepare(self, state: dict[str, np.ndarray]) -> Path:
+        """Generate and compile the project now (a no-op for the compiler when the cache already
+        holds it) instead of on the first :meth:`run`; returns the project directory. ``state``
+        only gives the arrays their shapes: every run sets the whole state through ``run_args``."""
+        self._ensure_built(state)
+        return self.directory
 
     def run(self, state: dict[str, np.ndarray], stim: np.ndarray, labels: np.ndarray | None,
             rng_seed: int) -> ChunkResult:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -173,6 +174,30 @@ class SpikingClassifier:
         of a frozen network's evaluation, so that rule (and parallel copies) get a frozen build,
         compiled once per configuration in the project cache and reused by every later evaluation."""
         return self.eval_copies == 1 and self.config.rule == "stdp-association"
+
+    def compile(self) -> list[Path]:
+        """Generate and compile the standalone projects that training and evaluation will run, now
+        rather than on first use; returns their directories (empty for runtime targets).
+
+        The projects depend on the configuration and the chunk shapes, not on the seed or the
+        weights, so one call serves every seed of a configuration, in this process or any other
+        that shares the project cache (:func:`spiking.engine.default_cache_dir`). A sweep runs it as
+        a task of its own, so that several configurations compile side by side.
+
+        Example
+        -------
+        >>> import spiking as spk
+        >>> cfg = spk.NetworkConfig(rule="stdp-association", n_in=4, hidden=(3,), n_out=2)
+        >>> clf = spk.SpikingClassifier(cfg, target="numpy")
+        >>> clf.compile()  # runtime targets compile as they run
+        []
+        """
+        dirs: list[Path] = []
+        for kind in ("train", "eval"):
+            directory = self._engine(kind).prepare(self.state)
+            if directory is not None and directory not in dirs:
+                dirs.append(directory)
+        return dirs
 
     def close(self) -> None:
         """Release the Brian2 device (standalone engines)."""

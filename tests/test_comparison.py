@@ -9,7 +9,8 @@ import ratebased as rb
 from bridges import attacks
 from bridges.comparison import (CompareConfig, RateFamily, _model_dir, build_tasks, eval_task, masking_checks, merge,
                                 summarise, train_task, write_report)
-from bridges.tasks import run_tasks
+from bridges.io import read_json
+from bridges.tasks import result_path, run_tasks
 
 FAST = {"epochs": 10, "hidden": [32, 32]}
 
@@ -134,6 +135,28 @@ def test_bad_configs_raise(kw, match):
         _cfg(**kw)
 
 
+def test_spiking_configurations_compile_once_before_their_trainings():
+    """One compilation task per spiking configuration, shared by its seeds, first in the graph; every
+    spiking training depends on its configuration's; rate rules have none. Keys do not change."""
+    from bridges.comparison import compile_task
+
+    cfg = _cfg(rules=("bp", "stdp-association", "spiking-local"), seeds=(0, 1), epsilons=(0.0,), methods=("fgsm",))
+    tasks = build_tasks(cfg)
+    compiles = [t for t in tasks if t.fn is compile_task]
+    assert [t.spec["rule"] for t in compiles] == ["stdp-association", "spiking-local"]
+    assert tasks[:2] == compiles and all("seed" not in t.spec["config"] for t in compiles)
+    for t in tasks:
+        if t.fn is train_task:
+            want = tuple(c.key for c in compiles if c.spec["rule"] == t.spec["rule"])
+            assert t.deps == want, t.spec["rule"]
+            if want:  # the compiled configuration is the training's, less its seed
+                c = next(c for c in compiles if c.key == want[0])
+                assert {**c.spec["config"], "seed": t.spec["config"]["seed"]} == t.spec["config"]
+    # the training and evaluation keys are those of a graph without compilation tasks
+    rate_only = build_tasks(_cfg(rules=("bp",), seeds=(0, 1), epsilons=(0.0,), methods=("fgsm",)))
+    assert {t.key for t in rate_only} <= {t.key for t in tasks}
+
+
 @pytest.mark.slow
 def test_spiking_rules_in_the_comparison_end_to_end(tmp_path):
     """Both spiking rules train in Brian2, are attacked through the snntorch twin (surrogate, EOT) and
@@ -143,7 +166,17 @@ def test_spiking_rules_in_the_comparison_end_to_end(tmp_path):
                spiking={"n_train": 40, "hidden": [12, 12], "t_present_ms": 20.0, "dt_ms": 1.0, "chunk_size": 40,
                         "target": "cpp_standalone"})
     tasks = build_tasks(cfg)
+    from bridges.comparison import compile_task
+    from spiking.engine import default_cache_dir
+
+    compiles = [t for t in tasks if t.fn is compile_task]
+    run_tasks(compiles, tmp_path, executor="sequential")
+    projects = [default_cache_dir() / p for t in compiles
+                for p in read_json(result_path(tmp_path, t.key))["result"]["projects"]]
+    assert len(projects) == 3  # STDP: one build for training and evaluation; local errors: two
+    built = {p / "main": (p / "main").stat().st_mtime_ns for p in projects}
     run_tasks(tasks, tmp_path, executor="sequential")
+    assert {p: p.stat().st_mtime_ns for p in built} == built  # trainings and evaluations compiled nothing
     rows = merge(tasks, tmp_path)
     spk = [r for r in rows if r["family"] == "spiking"]
     assert {r["simulator"] for r in spk} == {"brian2"}

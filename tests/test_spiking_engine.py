@@ -296,6 +296,28 @@ def test_standalone_readouts_come_from_the_run_not_the_build(tmp_path, quick_com
     assert not np.array_equal(mixed.state["W_in_h1"], on_own_build.state["W_in_h1"])
 
 
+def test_compile_ahead_builds_what_every_seed_then_runs(tmp_path, quick_compile):
+    """``SpikingClassifier.compile`` builds the project(s) training and evaluation use; a classifier of
+    another seed then trains and evaluates on them without recompiling anything (the project does not
+    depend on the seed or the weights)."""
+    cfg = _stdp_cfg(encoding="latency", hidden=(8,))
+    with SpikingClassifier(cfg, seed=0, target="cpp_standalone", chunk_size=4, cache_dir=tmp_path) as clf:
+        dirs = clf.compile()
+    assert len(dirs) == 1 and dirs[0].parent == tmp_path  # STDP evaluates on its training build
+    built = {p: p.stat().st_mtime_ns for p in [dirs[0] / "main", *(dirs[0] / "code_objects").glob("*.o")]}
+    assert len(built) > 10
+    x, y = _data()
+    with SpikingClassifier(cfg, seed=7, target="cpp_standalone", chunk_size=4, cache_dir=tmp_path) as clf:
+        clf.fit_epoch(x, y)
+        counts, _ = clf.predict_counts(x)
+        assert clf._engine("train").directory == dirs[0] and clf._engine("eval").directory == dirs[0]
+    assert counts.sum() > 0
+    assert {p: p.stat().st_mtime_ns for p in built} == built
+    # runtime targets compile as they run: nothing to build ahead
+    with SpikingClassifier(cfg, seed=0, target="numpy", chunk_size=4) as clf:
+        assert clf.compile() == []
+
+
 def test_parked_build_serves_the_next_engine_of_the_same_project(tmp_path, quick_compile):
     """Inside keep_builds, a closed standalone engine leaves its build on the device; the next engine
     of the same project adopts it (no new build) and gives exactly what a fresh build gives, because
