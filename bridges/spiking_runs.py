@@ -22,7 +22,8 @@ from torch import nn
 
 from bridges.io import atomic_save_npz, atomic_write_json, read_json
 
-__all__ = ["RUN_DEFAULTS", "network_config", "compile_spiking_run", "train_spiking_model", "load_spiking_model", "FlatTwin"]
+__all__ = ["RUN_DEFAULTS", "network_config", "compile_spiking_run", "train_spiking_model", "load_spiking_model",
+           "FlatTwin"]
 
 RUN_DEFAULTS = {"target": "cpp_standalone", "dt_ms": 0.5, "t_present_ms": 100.0, "t_rest_ms": 0.0,
                 "max_rate_hz": 200.0, "total_rate_hz": None, "encoding": "poisson", "chunk_size": 1000,
