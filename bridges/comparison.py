@@ -317,7 +317,7 @@ def eval_task(spec: dict, results_dir: Path) -> dict:
 def build_tasks(cfg: CompareConfig) -> list[Task]:
     """The whole graph: compilations (spiking models, one per configuration, shared by its seeds),
     trainings, then every (model, attack, method, epsilon) evaluation."""
-    compiles: list[Task] = []
+    compiles: dict[str, Task] = {}  # one per configuration, whatever the number of seeds
     tasks: list[Task] = []
     train_keys: dict[tuple[str, int], tuple[str, str, dict]] = {}
     needed = list(dict.fromkeys(list(cfg.rules) + [s for s in cfg.sources]))
@@ -330,9 +330,8 @@ def build_tasks(cfg: CompareConfig) -> list[Task]:
             cconf = family.compile_config(conf)
             if cconf is not None:
                 ckey = task_key(f"compile-{rule}", {"family": fam, "config": cconf})
-                if ckey not in {t.key for t in compiles}:
-                    compiles.append(Task(ckey, compile_task, {"family": fam, "rule": rule, "config": cconf,
-                                                              "data_root": cfg.data_root}))
+                compiles.setdefault(ckey, Task(ckey, compile_task, {"family": fam, "rule": rule, "config": cconf,
+                                                                    "data_root": cfg.data_root}))
                 deps = (ckey,)
             spec = {"family": fam, "rule": rule, "config": conf, "data_root": cfg.data_root}
             key = task_key(f"train-{rule}", {"family": fam, "config": conf})
@@ -361,7 +360,7 @@ def build_tasks(cfg: CompareConfig) -> list[Task]:
                             spec["attack_seed"] = int(task_key("seed", spec)[-8:], 16)
                             deps = (tkey,) + ((train_keys[(source, seed)][0],) if source else ())
                             tasks.append(Task(task_key(f"eval-{rule}", spec), eval_task, spec, deps))
-    return compiles + tasks  # compilations first: every executor starts them before anything else
+    return [*compiles.values(), *tasks]  # compilations first: every executor starts them before anything else
 
 
 # ----------------------------------------------------------------------------------------------
