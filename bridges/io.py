@@ -1,8 +1,11 @@
-"""Atomic file writes, run records and reproducibility helpers shared by every script.
+"""Atomic file writes shared by every run, task and report (seeding and version records:
+:mod:`bridges.provenance`).
 
 Nothing already written is lost: every writer here writes to a temporary file in the
 destination directory, flushes and ``fsync``s it, then ``os.replace``s it over the target,
 so a run interrupted at any moment leaves either the old file or the new one, never a torn one.
+The file gets the mode of any newly created file (``0o666`` less the umask), not the ``0o600`` of
+the temporary file, so colleagues and other nodes of a cluster can read results.
 
 Examples
 --------
@@ -18,8 +21,6 @@ import contextlib
 import io
 import json
 import os
-import platform
-import random
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -33,9 +34,13 @@ __all__ = [
     "atomic_save_npz",
     "atomic_torch_save",
     "read_json",
-    "seed_everything",
-    "versions",
 ]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -44,6 +49,7 @@ def _atomic_target(path: Path) -> Iterator[io.BufferedWriter]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
@@ -108,47 +114,3 @@ def atomic_torch_save(path: str | os.PathLike, obj: Mapping[str, Any]) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(path, buf.getvalue())
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy, torch and Brian2 (``brian2.seed``) from one integer.
-
-    Parameters
-    ----------
-    seed : int
-        Non-negative seed. ``brian2.seed`` is only called if Brian2 is importable.
-    """
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    seed = int(seed)
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    try:
-        import torch
-
-        torch.manual_seed(seed)
-    except ImportError:  # pragma: no cover - torch is a hard dependency
-        pass
-    try:
-        import brian2
-
-        brian2.seed(seed % 2**32)
-    except ImportError:  # pragma: no cover - brian2 is a hard dependency
-        pass
-
-
-def versions() -> dict[str, str]:
-    """Versions of Python and the scientific stack, recorded in every result row."""
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for mod in ("numpy", "torch", "brian2", "snntorch", "sklearn"):
-        try:
-            out[mod] = __import__(mod).__version__
-        except Exception:  # pragma: no cover - optional in some environments
-            out[mod] = "not installed"
-    try:
-        from importlib.metadata import version
-
-        out["bioplausible"] = version("bioplausible")
-    except Exception:
-        out["bioplausible"] = "uninstalled"
-    return out

@@ -28,6 +28,7 @@ Examples
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import hashlib
 import json
 import logging
@@ -36,9 +37,10 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, ContextManager, Iterable, Optional
 
-from bridges.io import atomic_write_json, read_json, seed_everything, versions
+from bridges.io import atomic_write_json, read_json
+from bridges.provenance import seed_everything, versions
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +176,9 @@ def default_executor() -> str:
 
 def run_tasks(tasks: Iterable[Task], results_dir: str | os.PathLike, *, executor: str = "sequential",
               workers: Optional[int] = None, ray_address: Optional[str] = None, max_retries: int = 3,
-              on_done: Optional[Callable[[Task, dict], None]] = None) -> dict[str, dict]:
+              on_done: Optional[Callable[[Task, dict], None]] = None,
+              worker_init: Optional[Callable[[], None]] = None,
+              session: Optional[Callable[[], ContextManager]] = None) -> dict[str, dict]:
     """Run every task (dependencies first) and return ``{key: record}``.
 
     Parameters
@@ -188,6 +192,13 @@ def run_tasks(tasks: Iterable[Task], results_dir: str | os.PathLike, *, executor
         Times a task whose worker died is submitted again.
     on_done : callable, optional
         Called in this process as ``on_done(task, record)`` for every task, finished earlier or now.
+    worker_init : callable, optional
+        A module-level function run once in every worker process before its first task (``local``
+        and ``ray``); the engine itself knows nothing of what the tasks simulate. The comparison
+        passes one that lets consecutive spiking tasks of a Brian2 project reuse its build.
+    session : callable, optional
+        A context-manager factory wrapping the whole ``sequential`` run in this process (the
+        in-process counterpart of ``worker_init``, e.g. keep builds and clean up at the end).
     """
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; valid names: {', '.join(EXECUTORS)}")
@@ -211,7 +222,7 @@ def run_tasks(tasks: Iterable[Task], results_dir: str | os.PathLike, *, executor
         return done
     runner = {"sequential": _run_sequential, "local": _run_local, "ray": _run_ray}[executor]
     runner(pending, done, results_dir, workers=workers, ray_address=ray_address, max_retries=max_retries,
-           on_done=on_done)
+           on_done=on_done, worker_init=worker_init, session=session)
     return done
 
 
@@ -219,23 +230,20 @@ def _ready(pending: dict[str, Task], done: dict, running: set) -> list[Task]:
     return [t for k, t in pending.items() if k not in running and all(d in done for d in t.deps)]
 
 
-def _worker_init() -> None:
-    """Setup of a sweep worker process: consecutive spiking tasks of one Brian2 project reuse its
-    build (:func:`spiking.engine.keep_builds`); the worker exits with the sweep."""
-    from spiking.engine import set_keep_builds
-
-    set_keep_builds(True)
+_WORKER_READY = False
 
 
-def _run_task_in_worker(task: Task, results_dir, threads: Optional[int] = TASK_THREADS) -> dict:
-    _worker_init()
+def _run_task_in_worker(task: Task, results_dir, threads: Optional[int] = TASK_THREADS,
+                        worker_init: Optional[Callable[[], None]] = None) -> dict:
+    global _WORKER_READY
+    if worker_init is not None and not _WORKER_READY:
+        worker_init()
+        _WORKER_READY = True
     return run_task(task, results_dir, threads)
 
 
-def _run_sequential(pending, done, results_dir, *, on_done, **_):
-    from spiking.engine import keep_builds
-
-    with keep_builds():  # the device is reset when the sweep ends
+def _run_sequential(pending, done, results_dir, *, on_done, session=None, **_):
+    with session() if session is not None else contextlib.nullcontext():
         while pending:
             for t in _ready(pending, done, set()):
                 done[t.key] = run_task(t, results_dir)
@@ -251,12 +259,12 @@ def _free_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _run_local(pending, done, results_dir, *, workers, max_retries, on_done, **_):
+def _run_local(pending, done, results_dir, *, workers, max_retries, on_done, worker_init=None, **_):
     workers = workers or _free_cores()
     attempts: dict[str, int] = {}
     ctx = mp.get_context("spawn")
     while pending:
-        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=worker_init)
         futures: dict[cf.Future, Task] = {}
         broken = False
         try:
@@ -309,7 +317,7 @@ def _import_ray():
     return ray
 
 
-def _run_ray(pending, done, results_dir, *, workers, ray_address, max_retries, on_done, **_):
+def _run_ray(pending, done, results_dir, *, workers, ray_address, max_retries, on_done, worker_init=None, **_):
     ray = _import_ray()
     started_here = False
     if not ray.is_initialized():
@@ -328,7 +336,7 @@ def _run_ray(pending, done, results_dir, *, workers, ray_address, max_retries, o
         while pending:
             running = {t.key for t in refs.values()}
             for t in _ready(pending, done, running):
-                refs[remote.remote(t, results_dir, 1)] = t
+                refs[remote.remote(t, results_dir, 1, worker_init)] = t
             if not refs:
                 raise RuntimeError("no task is ready although some are pending (unfinished dependency)")
             ready, _ = ray.wait(list(refs), num_returns=1)

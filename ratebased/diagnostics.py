@@ -1,7 +1,8 @@
 """Alignment diagnostics: what readers of the feedback-alignment papers plot.
 
 * :func:`gradient_alignment`: per layer, the angle between the rule's weight update and the true
-  backpropagation gradient (computed on a plain-autograd twin sharing the weights);
+  backpropagation gradient (computed on a plain-autograd view sharing the weights,
+  :func:`~ratebased.layer_swap.true_gradient_view`);
 * :func:`feedback_angles`: per layer, the angle between the feedback matrix ``B`` and ``W``.
 
 Angles are in degrees: 0 is perfect alignment, 90 is orthogonal (random), NaN when a vector is zero.
@@ -23,7 +24,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .convert import backprop_twin, trainable_layers
+from .layer_swap import trainable_layers, true_gradient_view
 
 __all__ = ["angle_deg", "gradient_alignment", "feedback_angles"]
 
@@ -47,9 +48,9 @@ def gradient_alignment(model: nn.Module, rule, x: Tensor, y: Tensor, loss_fn) ->
     ``.grad`` fields are not touched.
     """
     _, directions = rule.gradients(model, x, y, loss_fn)
-    twin = backprop_twin(model)
-    layers = [(n, m) for n, m in trainable_layers(twin)]
-    loss = loss_fn(twin(x), y)
+    plain = true_gradient_view(model)
+    layers = [(n, m) for n, m in trainable_layers(plain)]
+    loss = loss_fn(plain(x), y)
     true = torch.autograd.grad(loss, [m.weight for _, m in layers], allow_unused=True)
     out = {}
     for (name, _), g in zip(layers, true):

@@ -394,7 +394,7 @@ def _conv_int_padding(layer: nn.Conv2d) -> list[int]:
 class FeedbackLinear(_FeedbackMixin, nn.Linear):
     """``nn.Linear`` trained with a feedback matrix ``B`` in place of ``W`` in the backward pass.
 
-    Build it with :meth:`from_linear` (or :func:`ratebased.convert`).
+    Build it with :meth:`from_linear` (or :func:`ratebased.with_feedback`).
 
     Shapes: input ``(..., in_features)``, output ``(..., out_features)``.
 

@@ -159,7 +159,7 @@ class FeedbackConv2dFn(torch.autograd.Function):
 class ErrorHub:
     """Holds the output error ``e = dL/dy`` of the current backward pass for direct feedback.
 
-    One hub is shared by all layers of a DFA-converted model. :class:`RecordErrorFn` writes it when
+    One hub is shared by all layers of a model given DFA feedback (:func:`ratebased.with_feedback`). :class:`RecordErrorFn` writes it when
     the backward pass reaches the network's output; the hidden layers, whose backward runs later,
     read it. No targets pass through ``forward``, and any batch size works, in train or eval mode.
     """
@@ -174,7 +174,7 @@ class ErrorHub:
         if e is None:
             raise RuntimeError(
                 "direct feedback alignment: no output error was recorded in this backward pass; "
-                "the loss must depend on the model's output layer (the layer converted with "
+                "the loss must depend on the model's output layer (the layer built with "
                 "record_error=True)"
             )
         if e.shape[0] != batch:

@@ -9,7 +9,7 @@ and ``φ`` flattens (conv stages: after adaptive average pooling). The last stag
 is trained on the training loss itself. All stages learn simultaneously, from one forward pass.
 
 The local loss ``ℓ`` defaults to the squared error against the one-hot label
-(``ratebased.LOSSES["mse"]``) whatever the training loss: with cross-entropy, a fixed random
+(``ratebased.LOSSES.get("mse")``) whatever the training loss: with cross-entropy, a fixed random
 readout keeps pushing ``h_k`` along the label's row of ``M_k`` without bound (the softmax saturates
 only as ``|h_k|`` grows), while the squared error stops once ``M_k φ(h_k)`` reaches the label.
 Measured on full MNIST (Adam 1e-3, cosine, batch 128, 20 epochs, seed 0, CE training loss):
@@ -51,10 +51,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .convert import check_finite
+from .layer_swap import check_finite
 from .models import MLP, LeNet
 from .rules import LearningRule, register_rule
-from .training import LOSSES
+from .losses import LOSSES
 
 __all__ = ["LocalErrors", "FixedRandomClassifier", "local_stages", "local_losses", "CLASSIFIERS"]
 

@@ -1,6 +1,6 @@
 """Models usable with every rule: MLP (optional skip connections), LeNet-style convnet, small ResNet.
 
-All are built from ``nn.Linear``/``nn.Conv2d`` layers, so :func:`ratebased.convert` applies to each.
+All are built from ``nn.Linear``/``nn.Conv2d`` layers, so :func:`ratebased.with_feedback` applies to each.
 The MLP exposes its layers in order (``model.layers``) and a :meth:`MLP.trace` of every
 pre-activation, which the layer-local rules (target propagation, local errors) use.
 

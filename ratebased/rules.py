@@ -3,7 +3,7 @@
 A :class:`LearningRule` does two things:
 
 * ``prepare(model, seed=...)`` returns the copy of the model it trains (for the feedback family,
-  the model converted by :func:`ratebased.convert`; target-propagation rules add inverse layers);
+  the model returned by :func:`ratebased.with_feedback`; target-propagation rules add inverse layers);
 * ``gradients(model, x, y, loss_fn)`` returns the loss and the *update direction* of every trainable
   parameter (a gradient-like tensor: the optimizer steps along ``-direction``), without touching
   ``.grad``. The training loop assigns it to ``.grad`` and calls the optimizer, and the alignment
@@ -29,7 +29,7 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor, nn
 
-from .convert import convert
+from .layer_swap import with_feedback
 from .registry import Registry
 
 __all__ = ["LearningRule", "Backprop", "FeedbackFamily", "RULES", "get_rule", "available_rules",
@@ -72,7 +72,7 @@ class Backprop(LearningRule):
     name = "bp"
 
     def prepare(self, model, *, seed=0):
-        return convert(model, "bp")
+        return with_feedback(model, "bp")
 
     def gradients(self, model, x, y, loss_fn):
         return _autograd_directions(model, x, y, loss_fn)
@@ -98,7 +98,7 @@ class FeedbackFamily(LearningRule):
         return self.kind
 
     def prepare(self, model, *, seed=0):
-        return convert(model, self.kind, seed=seed, manhattan=self.manhattan)
+        return with_feedback(model, self.kind, seed=seed, manhattan=self.manhattan)
 
     def gradients(self, model, x, y, loss_fn):
         return _autograd_directions(model, x, y, loss_fn)

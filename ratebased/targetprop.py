@@ -78,7 +78,7 @@ import torch
 from torch import Tensor, nn
 
 from .activations import ACTIVATIONS, Activation
-from .convert import check_finite
+from .layer_swap import check_finite
 from .models import MLP
 from .rules import LearningRule, register_rule
 

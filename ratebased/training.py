@@ -23,6 +23,7 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor, nn
 
+from .losses import LOSSES, mse_onehot  # re-exported: the loss registry lives in ratebased.losses
 from .registry import Registry
 
 __all__ = ["TrainConfig", "LOSSES", "mse_onehot", "OPTIMIZERS", "make_optimizer", "make_scheduler", "epoch_permutation",
@@ -66,17 +67,6 @@ class TrainConfig:
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"unknown schedule {self.schedule!r}; valid names: cosine, constant")
 
-
-def mse_onehot(output: Tensor, y: Tensor) -> Tensor:
-    """``0.5 * ||output - onehot(y)||^2`` summed over classes, averaged over the batch."""
-    target = torch.nn.functional.one_hot(y, output.shape[1]).to(output.dtype)
-    return 0.5 * (output - target).pow(2).sum(1).mean()
-
-
-#: Training losses ``loss(output, labels)``: ``ce`` (cross-entropy on logits) and ``mse`` (on one-hot).
-LOSSES: Registry[Callable[[Tensor, Tensor], Tensor]] = Registry("loss")
-LOSSES.register("ce", torch.nn.functional.cross_entropy)
-LOSSES.register("mse", mse_onehot)
 
 OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("optimizer")
 OPTIMIZERS.register("adam", lambda params, lr, wd: torch.optim.Adam(params, lr=lr, weight_decay=wd))

@@ -31,9 +31,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from bridges.io import atomic_write_json, versions  # noqa: E402
+from bridges.io import atomic_write_json
+from bridges.provenance import versions
 
 _CALIBRATION = """
 import time, torch

@@ -28,14 +28,14 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import torch
+from tqdm import tqdm
 
-import ratebased as rb  # noqa: E402
-from bridges.io import atomic_write_json, versions  # noqa: E402
-from bridges.rate_runs import resolve_device  # noqa: E402
+import ratebased as rb
+from bridges.io import atomic_write_json
+from bridges.provenance import versions
+from ratebased.device import resolve_device
 
 
 def main(argv=None) -> int:

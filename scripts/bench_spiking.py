@@ -28,15 +28,14 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-import brian2 as b2  # noqa: E402
-import numpy as np  # noqa: E402
+import brian2 as b2
+import numpy as np
 
-import spiking as spk  # noqa: E402
-from spiking.device import reset_device, use_target  # noqa: E402
-from spiking.engine import StandaloneEngine  # noqa: E402
-from spiking.network import build_network, set_sample  # noqa: E402
+import spiking as spk
+from spiking.device import reset_device, use_target
+from spiking.engine import StandaloneEngine
+from spiking.network import build_network, set_sample
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -134,7 +133,8 @@ def main(argv=None) -> int:
     ratio = proj["samples_per_s"] / naive["samples_per_s"]
     print(f"speed-up: {ratio:.1f}x")
     if args.json:
-        from bridges.io import atomic_write_json, versions
+        from bridges.io import atomic_write_json
+        from bridges.provenance import versions
 
         atomic_write_json(args.json, {
             "network": "784 Poisson -> 100 LIF STDP (+10 association), 350 ms + 150 ms per sample, dt 0.1 ms",

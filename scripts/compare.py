@@ -16,45 +16,41 @@ An interrupted comparison, run again with the same --out, recomputes nothing tha
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tqdm import tqdm
 
-from tqdm import tqdm  # noqa: E402
-
-from bridges.comparison import (DEFAULT_RULES, CompareConfig, build_tasks, eval_task, merge, train_task,  # noqa: E402
-                                write_report)
-from bridges.io import read_json, versions  # noqa: E402
-from bridges.tasks import EXECUTORS, default_executor, result_path, run_tasks  # noqa: E402
-
-
-def _floats(s):
-    return tuple(float(v) for v in s.split(",") if v.strip())
-
-
-def _ints(s):
-    return tuple(int(v) for v in s.split(",") if v.strip())
-
-
-def _strs(s):
-    return tuple(v.strip().lower() for v in s.split(",") if v.strip())
+from bridges.cli import float_list, int_list, key_values, name_list
+from bridges.compare import (
+    DEFAULT_RULES,
+    CompareConfig,
+    build_tasks,
+    eval_task,
+    merge,
+    train_task,
+    worker_init,
+    worker_session,
+    write_report,
+)
+from bridges.io import read_json
+from bridges.provenance import versions
+from bridges.tasks import EXECUTORS, default_executor, result_path, run_tasks
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[1],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataset", default="digits")
-    p.add_argument("--classes", type=_ints, default=None, help="keep only these classes, e.g. 4,9")
-    p.add_argument("--rules", type=_strs, default=DEFAULT_RULES)
-    p.add_argument("--epsilons", type=_floats, default=(0.0, 0.05, 0.1, 0.2, 0.3))
-    p.add_argument("--seeds", type=_ints, default=(0, 1, 2))
-    p.add_argument("--methods", type=_strs, default=("fgsm", "pgd"))
+    p.add_argument("--classes", type=int_list, default=None, help="keep only these classes, e.g. 4,9")
+    p.add_argument("--rules", type=name_list, default=DEFAULT_RULES)
+    p.add_argument("--epsilons", type=float_list, default=(0.0, 0.05, 0.1, 0.2, 0.3))
+    p.add_argument("--seeds", type=int_list, default=(0, 1, 2))
+    p.add_argument("--methods", type=name_list, default=("fgsm", "pgd"))
     p.add_argument("--pgd-steps", type=int, default=10)
-    p.add_argument("--sources", type=_strs, default=("bp",), help="rules that craft transfer attacks")
+    p.add_argument("--sources", type=name_list, default=("bp",), help="rules that craft transfer attacks")
     p.add_argument("--n-eval", type=int, default=None, help="test samples per rate model (default: all)")
     p.add_argument("--n-eval-spiking", type=int, default=100, help="test samples per spiking model")
     p.add_argument("--eot-samples", type=int, default=4)
@@ -72,19 +68,6 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def _kv(items):
-    out = {}
-    for it in items:
-        if "=" not in it:
-            raise ValueError(f"expected KEY=VALUE, got {it!r}")
-        k, v = it.split("=", 1)
-        try:
-            out[k] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k] = v
-    return out
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -92,9 +75,9 @@ def main(argv=None) -> int:
         cfg = CompareConfig(dataset=args.dataset, classes=args.classes, rules=args.rules, epsilons=args.epsilons,
                             seeds=args.seeds, methods=args.methods, pgd_steps=args.pgd_steps, sources=args.sources,
                             n_eval=args.n_eval, n_eval_spiking=args.n_eval_spiking, eot_samples=args.eot_samples,
-                            data_root=args.data_root, rate=_kv(args.rate_option), spiking=_kv(args.spiking_option))
+                            data_root=args.data_root, rate=key_values(args.rate_option), spiking=key_values(args.spiking_option))
         tasks = build_tasks(cfg)
-    except (ValueError, ImportError) as exc:
+    except (ValueError, ImportError, argparse.ArgumentTypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out or f"runs/compare-{cfg.dataset}")
@@ -108,7 +91,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     try:
         run_tasks(tasks, out, executor=executor, workers=args.workers, ray_address=args.ray_address,
-                  on_done=(lambda t, r: bar.update(1)) if bar is not None else None)
+                  on_done=(lambda t, r: bar.update(1)) if bar is not None else None,
+                  worker_init=worker_init, session=worker_session)
     except (ValueError, ImportError, RuntimeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

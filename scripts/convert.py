@@ -18,19 +18,17 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import numpy as np
+import torch
+from tqdm import tqdm
 
-from bridges.conversion import IFTwin, normalise, poisson_spikes  # noqa: E402
-from bridges.io import atomic_write_bytes, atomic_write_json, seed_everything, versions  # noqa: E402
-from bridges.rate_runs import load_rate_data, load_rate_model, resolve_device  # noqa: E402
-
-
-def _ints(s):
-    return tuple(sorted(int(v) for v in s.split(",") if v.strip()))
+from bridges.cli import int_list
+from bridges.ann2snn import IFNetworkTwin, normalise, poisson_spikes
+from bridges.io import atomic_write_bytes, atomic_write_json
+from bridges.provenance import seed_everything, versions
+from bridges.runs.rate import load_rate_data, load_rate_model
+from ratebased.device import resolve_device
 
 
 def plot(result: dict, ax=None):
@@ -66,7 +64,7 @@ def plot(result: dict, ax=None):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     p.add_argument("--model", required=True, help="a scripts/train_rate.py output directory (ReLU MLP)")
-    p.add_argument("--steps", type=_ints, default=(25, 50, 100, 200))
+    p.add_argument("--steps", type=lambda s: tuple(sorted(int_list(s))), default=(25, 50, 100, 200))
     p.add_argument("--out", required=True)
     p.add_argument("--normalisation", default="percentile", choices=["max", "percentile"])
     p.add_argument("--percentile", type=float, default=99.9)
@@ -106,7 +104,7 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     dev = resolve_device(args.device)
-    twin = IFTwin(conv.weights, conv.biases).to(dev)
+    twin = IFNetworkTwin(conv.weights, conv.biases).to(dev)
     mode = "current" if args.input == "current" else "spikes"
     T = max(args.steps)
 

@@ -17,40 +17,25 @@ import logging
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tqdm import tqdm
 
-from tqdm import tqdm  # noqa: E402
-
-import ratebased as rb  # noqa: E402
-from bridges.rate_runs import RateRunConfig, save_rate_run, train_rate  # noqa: E402
-
-
-def _ints(s: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in s.split(",") if v.strip())
-
-
-def _option(s: str):
-    if "=" not in s:
-        raise argparse.ArgumentTypeError(f"--rule-option takes KEY=VALUE, got {s!r}")
-    k, v = s.split("=", 1)
-    try:
-        return k, json.loads(v)
-    except json.JSONDecodeError:
-        return k, v
+import ratebased as rb
+from bridges.cli import int_list, key_value
+from bridges.runs.rate import RateRunConfig, save_rate_run, train_rate
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[1], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--rule", default="bp", help=f"one of: {', '.join(rb.available_rules())}")
-    p.add_argument("--rule-option", action="append", type=_option, default=[], metavar="KEY=VALUE",
+    p.add_argument("--rule-option", action="append", type=key_value, default=[], metavar="KEY=VALUE",
                    help="rule hyper-parameter (repeatable), e.g. --rule-option manhattan=true")
     p.add_argument("--manhattan", action="store_true", help="batch-manhattan updates (feedback family)")
     p.add_argument("--model", default="mlp", help=f"one of: {', '.join(rb.MODELS.names())}")
-    p.add_argument("--hidden", type=_ints, default=(256, 256), help="MLP hidden widths, comma-separated")
+    p.add_argument("--hidden", type=int_list, default=(256, 256), help="MLP hidden widths, comma-separated")
     p.add_argument("--activation", default="relu", help=f"one of: {', '.join(rb.ACTIVATIONS.names())}")
     p.add_argument("--skip", action="store_true", help="skip connections between intermediate MLP layers")
     p.add_argument("--dataset", default="digits", help="mnist, fashion-mnist, kmnist, iris, digits")
-    p.add_argument("--classes", type=_ints, default=None, help="keep only these classes, e.g. 4,9")
+    p.add_argument("--classes", type=int_list, default=None, help="keep only these classes, e.g. 4,9")
     p.add_argument("--data-root", default=None, help="directory holding the IDX files (or <name>/ folders)")
     p.add_argument("--download", action="store_true", help="download missing IDX files (md5-checked)")
     p.add_argument("--n-train", type=int, default=None, help="use a stratified subset of the training set")

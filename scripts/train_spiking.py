@@ -18,37 +18,25 @@ centres from the training split) before the rate code; images are used pixel by 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import logging
 import os
 import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import numpy as np
+from tqdm import tqdm
 
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-import spiking as spk  # noqa: E402
-from bridges.data import REGISTRY, limit, load_dataset, subset  # noqa: E402
-from bridges.io import atomic_save_npz, atomic_write_json, versions  # noqa: E402
-from spiking.presets import PRESETS, RULE_RUN_DEFAULTS, preset_params  # noqa: E402
+import spiking as spk
+from bridges.cli import class_list, int_list
+from bridges.data import DATASET_SPECS
+from bridges.io import atomic_write_json
+from bridges.provenance import versions
+from bridges.runs.spiking import params_overrides, train_spiking_run
+from spiking.presets import PRESETS
 
 log = logging.getLogger("train_spiking")
-
-
-def _ints(s: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in s.split(",") if v.strip())
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {s!r}") from exc
-
-
-def _classes(s: str) -> tuple:
-    return tuple(int(v) if v.strip().lstrip("-").isdigit() else v.strip() for v in s.split(",") if v.strip())
+REPO = Path(__file__).resolve().parents[1]
 
 
 def default_data_root() -> str | None:
@@ -60,27 +48,22 @@ def default_data_root() -> str | None:
     return str(shared) if shared.is_dir() else None
 
 
-#: Time grid and input code per rule (the STDP rule integrates longer, with intensity-normalised
-#: input; the local-error rule runs shorter samples on a coarser grid), shared with the comparison.
-RULE_DEFAULTS = RULE_RUN_DEFAULTS
-
-
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[1], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--rule", required=True, choices=list(spk.RULES))
+    p.add_argument("--rule", required=True, choices=list(spk.available_rules()))
     p.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist, kmnist, iris, digits")
-    p.add_argument("--classes", type=_classes, default=None, help="keep only these classes (indices or names), e.g. 4,9")
+    p.add_argument("--classes", type=class_list, default=None, help="keep only these classes (indices or names), e.g. 4,9")
     p.add_argument("--data-root", default=default_data_root(), help="directory holding <name>/ IDX folders")
     p.add_argument("--n-train", type=int, default=None, help="stratified subset of the training split")
     p.add_argument("--n-test", type=int, default=None, help="stratified subset of the test split")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the embedded sets' train/test split and subsets")
-    p.add_argument("--hidden", type=_ints, default=(100, 100), help="hidden layer sizes")
+    p.add_argument("--hidden", type=int_list, default=(100, 100), help="hidden layer sizes")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--target", default="cpp_standalone", choices=list(spk.TARGETS))
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--encoding", default="poisson", choices=list(spk.ENCODINGS))
-    p.add_argument("--dt-ms", type=float, default=None, help="default per rule, see RULE_DEFAULTS")
+    p.add_argument("--dt-ms", type=float, default=None, help="default per rule (spiking.get_rule(rule).run_defaults)")
     p.add_argument("--t-present-ms", type=float, default=None, help="default per rule")
     p.add_argument("--t-rest-ms", type=float, default=0.0)
     p.add_argument("--max-rate-hz", type=float, default=None, help="default per rule")
@@ -99,7 +82,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.epochs < 1:
         p.error("--epochs must be >= 1")
-    for key, val in RULE_DEFAULTS[args.rule].items():
+    for key, val in spk.get_rule(args.rule).run_defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, val)
     if not args.total_rate_hz:
@@ -107,149 +90,82 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def rule_params(rule: str, spec: str | None):
-    base = spk.STDPAssociationParams() if rule == "stdp-association" else spk.LocalErrorParams()
-    if not spec:
-        return base
-    if spec in PRESETS:
-        if PRESETS[spec]["rule"] != rule:
-            raise SystemExit(f"preset {spec!r} is for rule {PRESETS[spec]['rule']!r}, not {rule!r}")
-        return preset_params(spec, base)
-    # inline JSON first: a long JSON string is not a valid path (stat raises "File name too long")
-    text = spec if spec.lstrip().startswith("{") else (Path(spec).read_text() if Path(spec).is_file() else spec)
-    try:
-        changes = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SystemExit(f"--params is neither a JSON object nor a JSON file ({exc}), nor a preset name; presets: "
-                         f"{', '.join(sorted(PRESETS))}")
-    return spk.replace_params(base, changes)
+def _is_idx(name: str) -> bool:
+    return name in DATASET_SPECS and bool(DATASET_SPECS.get(name).idx)
 
 
-def load_data(args):
-    root = args.data_root if _is_idx(args.dataset) else None  # embedded sets take no root
-    ds = load_dataset(args.dataset, root=root, seed=args.split_seed)
-    if args.classes:
-        ds = subset(ds, args.classes)
-    if args.n_train or args.n_test:
-        ds = limit(ds, args.n_train, args.n_test, seed=args.split_seed)
-    x_tr, x_te = ds.x_train, ds.x_test
-    encoding_note = "pixels"
-    if x_tr.ndim == 2:  # tabular: Gaussian population code with the training split's range
-        lo, hi = x_tr.min(axis=0), x_tr.max(axis=0)
-        x_tr = spk.population_code(x_tr, args.pop_size, lo=lo, hi=hi)
-        x_te = spk.population_code(x_te, args.pop_size, lo=lo, hi=hi)
-        encoding_note = f"population code, {args.pop_size} Gaussian fields per feature"
-    return ds, x_tr.reshape(len(x_tr), -1), x_te.reshape(len(x_te), -1), encoding_note
-
-
-def _config_hash(d: dict) -> str:
-    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def run_of(args: argparse.Namespace) -> dict:
+    """The spiking run (``bridges.runs.spiking``) that these arguments describe."""
+    return {
+        "rule": args.rule, "seed": args.seed, "dataset": args.dataset,
+        "classes": None if not args.classes else list(args.classes), "hidden": list(args.hidden),
+        "epochs": args.epochs, "target": args.target, "dt_ms": args.dt_ms, "t_present_ms": args.t_present_ms,
+        "t_rest_ms": args.t_rest_ms, "max_rate_hz": args.max_rate_hz, "total_rate_hz": args.total_rate_hz,
+        "encoding": args.encoding, "chunk_size": args.chunk_size, "eval_copies": args.eval_copies,
+        "n_train": args.n_train, "n_test": args.n_test, "split_seed": args.split_seed, "pop_size": args.pop_size,
+        "params": params_overrides(args.rule, args.params),
+    }
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    ds, x_tr, x_te, encoding_note = load_data(args)
-    cfg = spk.NetworkConfig(
-        rule=args.rule, n_in=x_tr.shape[1], hidden=args.hidden, n_out=ds.n_classes, encoding=args.encoding,
-        max_rate_hz=args.max_rate_hz, total_rate_hz=args.total_rate_hz,
-        sim=spk.SimParams(dt_ms=args.dt_ms, t_present_ms=args.t_present_ms, t_rest_ms=args.t_rest_ms),
-        params=rule_params(args.rule, args.params),
-    )
-    cfg_dict = spk.config_to_dict(cfg)
-    run_key = _config_hash({"cfg": cfg_dict, "seed": args.seed, "dataset": args.dataset, "classes": args.classes,
-                            "n_train": len(x_tr), "chunk": args.chunk_size, "split_seed": args.split_seed})
-    ckpt = out / "checkpoint.npz"
-    clf = spk.SpikingClassifier(cfg, seed=args.seed, target=args.target, cache_dir=args.cache_dir,
-                                chunk_size=args.chunk_size, eval_copies=args.eval_copies)
-    epoch0, chunk0, history = 0, 0, []
-    if ckpt.exists():
-        with np.load(ckpt) as z:
-            meta = json.loads(str(z["__progress__"]))
-            if meta["run_key"] != run_key:
-                raise SystemExit(f"{ckpt} belongs to a different run (config/seed/data differ); "
-                                 "use another --out or delete the checkpoint")
-            clf.state = {k: z[k] for k in z.files if k != "__progress__"}
-        epoch0, chunk0, history = meta["epoch"], meta["next_chunk"], meta["history"]
-        log.info("resuming at epoch %d, chunk %d", epoch0, chunk0)
+    try:
+        run = run_of(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    root = args.data_root if _is_idx(args.dataset) else None  # embedded sets take no root
+    bar = tqdm(total=None, unit="sample", disable=args.quiet, desc=f"{args.rule} {args.dataset}")
 
-    n_chunks = clf.n_chunks(len(x_tr))
-    done_before = epoch0 * len(x_tr) + min(chunk0 * args.chunk_size, len(x_tr))
-    bar = tqdm(total=args.epochs * len(x_tr), initial=done_before, unit="sample", disable=args.quiet,
-               desc=f"{args.rule} {args.dataset}")
+    def on_start(total, done):
+        bar.reset(total=total)
+        bar.update(done)
+
+    def on_chunk(c, n, res):
+        bar.set_postfix(chunk=f"{c + 1}/{n}", sim_ms_per_sample=f"{1e3 * res.wall_s / args.chunk_size:.2f}")
+
+    plots: list[str] = []
+
+    def keep(clf, data):
+        if args.plots:
+            plots.extend(make_plots(clf, data.x_test, data.dataset, out))
+
     t_start = time.perf_counter()
-    for epoch in range(epoch0, args.epochs):
-        t0 = time.perf_counter()
-        state_holder = {"history": history}
-
-        def on_chunk(c, n, state, res, epoch=epoch):
-            nxt_epoch, nxt_chunk = (epoch + 1, 0) if c + 1 == n else (epoch, c + 1)
-            meta = {"run_key": run_key, "epoch": nxt_epoch, "next_chunk": nxt_chunk,
-                    "history": state_holder["history"]}
-            if c + 1 == n:  # epoch finished: the evaluation below is appended when done
-                meta["epoch"], meta["next_chunk"] = epoch, n
-            atomic_save_npz(ckpt, __progress__=np.array(json.dumps(meta)), **state)
-            bar.set_postfix(chunk=f"{c + 1}/{n}", sim_ms_per_sample=f"{1e3 * res.wall_s / args.chunk_size:.2f}")
-
-        if chunk0 < n_chunks:
-            stats = clf.fit_epoch(x_tr, ds.y_train, epoch=epoch, start_chunk=chunk0, on_chunk=on_chunk,
-                                  progress=bar.update)
-            train_rates, sim_s = stats.rates_hz, stats.sim_wall_s
-        else:
-            train_rates, sim_s = {}, 0.0
-        t_train = time.perf_counter() - t0
-        counts, test_rates = clf.predict_counts(x_te)
-        pred = spk.predict_from_counts(counts, clf.last_out_drive)
-        acc = float(np.mean(pred == ds.y_test))
-        history.append({
-            "epoch": epoch, "test_accuracy": acc, "train_wall_s": t_train, "train_sim_s": sim_s,
-            "train_ms_per_sample": 1e3 * t_train / len(x_tr), "eval_wall_s": time.perf_counter() - t0 - t_train,
-            "train_rates_hz": train_rates, "test_rates_hz": test_rates,
-            "test_no_spike_fraction": float(np.mean(counts.sum(axis=1) == 0)),
-            "test_accuracy_without_tie_break": float(np.mean(spk.predict_from_counts(counts) == ds.y_test)),
-            "test_output_pathways": clf.output_pathways(ds.y_test),
-        })
-        log.info("epoch %d: test accuracy %.4f (train %.1f s)", epoch, acc, t_train)
-        chunk0 = 0
-        atomic_save_npz(ckpt, __progress__=np.array(json.dumps(
-            {"run_key": run_key, "epoch": epoch + 1, "next_chunk": 0, "history": history})), **clf.state)
-    bar.close()
-    last = history[-1]
-    atomic_save_npz(out / "weights.npz", **clf.state)
+    try:
+        res = train_spiking_run(run, out, data_root=root, cache_dir=args.cache_dir, evaluate_each_epoch=True,
+                                progress=bar.update, on_start=on_start, on_chunk=on_chunk, keep_classifier=keep)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        bar.close()
+    ds, last = res.data.dataset, res.history[-1]
     metrics = {
         "accuracy": last["test_accuracy"],
         "test_rates_hz": last["test_rates_hz"],
         "train_rates_hz": last["train_rates_hz"],
-        "history": history,
+        "history": res.history,
         "seed": args.seed,
         "rule": args.rule,
-        "rule_label": ("STDP/association (reconstruction of Gupta 2020)" if args.rule == "stdp-association"
-                       else "spiking local errors (Mostafa 2018 / DECOLLE)"),
-        "dataset": {"name": ds.name, "classes": list(ds.class_names), "n_train": len(x_tr), "n_test": len(x_te),
+        "rule_label": spk.get_rule(args.rule).label,
+        "dataset": {"name": ds.name, "classes": list(ds.class_names), "n_train": res.n_train, "n_test": res.n_test,
                     "split": "official test split" if _is_idx(args.dataset) else
                     f"stratified train/test split of bridges.data (split_seed={args.split_seed})",
-                    "input": encoding_note},
-        "config": cfg_dict,
+                    "input": res.data.input_note},
+        "config": spk.config_to_dict(res.config),
         "args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()},
-        "target": clf.target,
+        "target": res.target,
         "wall_s_this_process": time.perf_counter() - t_start,
         "versions": versions(),
         "weight_layout": "W_<pre>_<post>[pre, post] in mV; theta_<layer> in mV; M_<layer>[neuron, class]",
     }
     if args.plots:
-        metrics["plots"] = make_plots(clf, x_te, ds, out)
+        metrics["plots"] = plots
     atomic_write_json(out / "metrics.json", metrics)
-    clf.close()
-    ckpt.unlink(missing_ok=True)
     print(f"test accuracy {metrics['accuracy']:.4f} -> {out / 'metrics.json'}")
     return 0
-
-
-def _is_idx(name: str) -> bool:
-    spec = REGISTRY.get(str(name).strip().lower())
-    return bool(spec is not None and spec.idx)
 
 
 def make_plots(clf: spk.SpikingClassifier, x_te: np.ndarray, ds, out: Path) -> list[str]:

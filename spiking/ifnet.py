@@ -47,7 +47,7 @@ from typing import Optional, Sequence
 import brian2 as b2
 import numpy as np
 
-from .device import brian_device
+from .backend.device import brian_device
 
 __all__ = ["IFResult", "BuiltIF", "simulate_if", "build_if_network", "read_if_weights", "check_if_network",
            "INPUT_MODES"]

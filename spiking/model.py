@@ -1,7 +1,7 @@
 """High-level spiking classifier: chunked training and (parallel) evaluation on numpy data.
 
 :class:`SpikingClassifier` owns the numpy state (weights ``W[pre, post]`` in mV, thresholds,
-readouts) and drives an engine (:mod:`spiking.engine`) chunk by chunk. Training is online,
+readouts) and drives an engine (:mod:`spiking.backend.engine`) chunk by chunk. Training is online,
 sample after sample, in chunks of ``chunk_size`` samples per simulator run; after each chunk
 the caller gets the state back (``on_chunk``) and can save it, and a run can resume at any
 finished chunk (``start_chunk``) with bit-identical results: the sample order of an epoch
@@ -28,11 +28,11 @@ from typing import Callable
 
 import numpy as np
 
-from .device import resolve_target
+from .backend.device import resolve_target
+from .backend.engine import ChunkResult, make_engine
+from .config import NetworkConfig
 from .encoders import as_features, check_rates, latency_steps, poisson_rates
-from .engine import ChunkResult, make_engine
-from .network import all_projections, init_state, layer_names, normalise_state
-from .params import NetworkConfig
+from .state import all_projections, init_state, layer_names, normalise_state
 
 __all__ = ["SpikingClassifier", "EpochStats", "predict_from_counts", "chunk_seed"]
 
@@ -96,7 +96,7 @@ class SpikingClassifier:
     eval_chunk_size : int, optional
         Evaluation samples per run (multiple of ``eval_copies``; default ``chunk_size``).
     state : dict, optional
-        Start from this state instead of a fresh :func:`spiking.network.init_state`.
+        Start from this state instead of a fresh :func:`spiking.state.init_state`.
     """
 
     def __init__(
@@ -168,12 +168,13 @@ class SpikingClassifier:
         return self._engines[kind]
 
     def _reuse_train_for_eval(self) -> bool:
-        """STDP plasticity is event-driven, so the training network with every ``learn`` gate at 0
-        evaluates as fast as a frozen one and saves a build. The local-error update runs every
-        ``update_every`` steps on every synapse (multiplied by 0, but computed), about 5-10x the cost
-        of a frozen network's evaluation, so that rule (and parallel copies) get a frozen build,
-        compiled once per configuration in the project cache and reused by every later evaluation."""
-        return self.eval_copies == 1 and self.config.rule == "stdp-association"
+        """A rule whose plasticity is event-driven (``RuleSpec.event_driven``: STDP) evaluates with
+        the training network, every ``learn`` gate at 0, as fast as with a frozen one, and saves a
+        build. The local-error update runs every ``update_every`` steps on every synapse (multiplied
+        by 0, but computed), about 5-10x the cost of a frozen network's evaluation, so such rules (and
+        parallel copies) get a frozen build, compiled once per configuration in the project cache
+        and reused by every later evaluation."""
+        return self.eval_copies == 1 and self.config.rule_spec.event_driven
 
     def compile(self) -> list[Path]:
         """Generate and compile the standalone projects that training and evaluation will run, now
@@ -181,7 +182,7 @@ class SpikingClassifier:
 
         The projects depend on the configuration and the chunk shapes, not on the seed or the
         weights, so one call serves every seed of a configuration, in this process or any other
-        that shares the project cache (:func:`spiking.engine.default_cache_dir`). A sweep runs it as
+        that shares the project cache (:func:`spiking.backend.cache.default_cache_dir`). A sweep runs it as
         a task of its own, so that several configurations compile side by side.
 
         Example

@@ -9,22 +9,43 @@ Example
 >>> p = preset_params("stdp-gated")
 >>> p.output_stdp.hold_gate_mV
 0.0
+>>> RULE_RUN_DEFAULTS["local-error"]["t_present_ms"]
+50.0
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .params import LocalErrorParams, STDPAssociationParams, replace_params
+from .params import replace_params
+from .rules import RULES, get_rule, local_error, stdp_association
 
 __all__ = ["PRESETS", "RULE_RUN_DEFAULTS", "preset_params"]
 
+class _RunDefaultsView(Mapping[str, dict[str, Any]]):
+    """Read-only view rule name -> a fresh dict of that rule's ``RuleSpec.run_defaults`` (every
+    registered rule, including rules registered later)."""
+
+    def __getitem__(self, rule: str) -> dict[str, Any]:
+        if not isinstance(rule, str) or rule not in RULES:
+            raise KeyError(rule)
+        return dict(get_rule(rule).run_defaults)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(RULES)
+
+    def __len__(self) -> int:
+        return len(RULES)
+
+    def __repr__(self) -> str:
+        return repr({name: self[name] for name in self})
+
+
 #: rule -> time grid and input rates of its measured runs (``scripts/train_spiking.py`` and the
-#: comparison both start from these): STDP/association normalises the total input rate to 20 kHz
-#: (so small images drive the network as hard as MNIST does); local errors run on a coarser grid.
-RULE_RUN_DEFAULTS: dict[str, dict[str, Any]] = {
-    "stdp-association": {"dt_ms": 0.5, "t_present_ms": 150.0, "max_rate_hz": 200.0, "total_rate_hz": 20000.0},
-    "local-error": {"dt_ms": 1.0, "t_present_ms": 50.0, "max_rate_hz": 200.0, "total_rate_hz": None},
-}
+#: comparison both start from these), as each rule module defines them (``RUN_DEFAULTS``):
+#: STDP/association normalises the total input rate to 20 kHz (so small images drive the network
+#: as hard as MNIST does); local errors run on a coarser grid.
+RULE_RUN_DEFAULTS: Mapping[str, dict[str, Any]] = _RunDefaultsView()
 
 _GATED = {"hold_gate_mV": 0.0, "ltp_stop_trace": 1.0}
 #: population-coded tabular sets: faster input STDP; a 4x slower, gated output association
@@ -34,70 +55,70 @@ _IRIS_SLOW_OUT = {**_GATED, "eta_plus_mV": 0.25, "eta_minus_mV": 0.025, "eta_hol
 #: name -> {"rule": ..., "params": nested overrides, "doc": one line}
 PRESETS: dict[str, dict[str, Any]] = {
     "stdp-gated": {
-        "rule": "stdp-association",
+        "rule": stdp_association.NAME,
         "doc": "stop-learning association: hold-back depression only while the wrong class would fire, "
                "label potentiation only below a trace (rate) ceiling",
         "params": {"output_stdp": dict(_GATED)},
     },
     "stdp-gated-dense": {
-        "rule": "stdp-association",
+        "rule": stdp_association.NAME,
         "doc": "stdp-gated with a denser hidden code (homeostatic target 1 Hz instead of 0.3 Hz)",
         "params": {"output_stdp": dict(_GATED), "hidden_lif": {"theta_target_hz": 1.0}},
     },
     "stdp-gated-dense-inh5": {
-        "rule": "stdp-association",
+        "rule": stdp_association.NAME,
         "doc": "stdp-gated-dense with weaker lateral inhibition (5 mV): soft k-winner-take-all",
         "params": {"output_stdp": dict(_GATED), "hidden_lif": {"theta_target_hz": 1.0}, "inhibition_mV": 5.0},
     },
     "stdp-gated-strongout": {
-        "rule": "stdp-association",
+        "rule": stdp_association.NAME,
         "doc": "stdp-gated with twice the summed output weight (more output spikes at test time)",
         "params": {"output_stdp": {**_GATED, "norm_total_mV": 800.0}},
     },
     "stdp-gated-dense-strongout": {
-        "rule": "stdp-association",
+        "rule": stdp_association.NAME,
         "doc": "stdp-gated-dense and stdp-gated-strongout together",
         "params": {"output_stdp": {**_GATED, "norm_total_mV": 800.0}, "hidden_lif": {"theta_target_hz": 1.0}},
     },
     "stdp-strongout": {
-        "rule": "stdp-association",
+        "rule": stdp_association.NAME,
         "doc": "default association (ungated) with twice the summed output weight",
         "params": {"output_stdp": {"norm_total_mV": 800.0}},
     },
     "stdp-sparse": {
-        "rule": "stdp-association",
+        "rule": stdp_association.NAME,
         "doc": "sparser hidden code (homeostatic target 0.15 Hz)",
         "params": {"hidden_lif": {"theta_target_hz": 0.15}},
     },
     "stdp-sparse-strongout": {
-        "rule": "stdp-association",
+        "rule": stdp_association.NAME,
         "doc": "stdp-sparse and stdp-strongout together",
         "params": {"hidden_lif": {"theta_target_hz": 0.15}, "output_stdp": {"norm_total_mV": 800.0}},
     },
     "stdp-gated-sparse": {
-        "rule": "stdp-association",
+        "rule": stdp_association.NAME,
         "doc": "stdp-gated with the sparser hidden code of stdp-sparse",
         "params": {"hidden_lif": {"theta_target_hz": 0.15}, "output_stdp": dict(_GATED)},
     },
     "stdp-strongout-inh15": {
-        "rule": "stdp-association",
+        "rule": stdp_association.NAME,
         "doc": "stdp-strongout with strong output lateral inhibition (15 mV)",
         "params": {"output_stdp": {"norm_total_mV": 800.0}, "output_inhibition_mV": 15.0},
     },
     "stdp-iris": {
-        "rule": "stdp-association",
+        "rule": stdp_association.NAME,
         "doc": "population-coded tabular data (small layers): faster input STDP, 5 Hz hidden target, gated output",
         "params": {"input_stdp": dict(_IRIS_INPUT), "hidden_lif": {"theta_target_hz": 5.0},
                    "output_stdp": dict(_GATED)},
     },
     "stdp-iris-slow": {
-        "rule": "stdp-association",
+        "rule": stdp_association.NAME,
         "doc": "stdp-iris with a 4x slower output association (less drift over epochs)",
         "params": {"input_stdp": dict(_IRIS_INPUT), "hidden_lif": {"theta_target_hz": 5.0},
                    "output_stdp": dict(_IRIS_SLOW_OUT)},
     },
     "stdp-skip-400": {
-        "rule": "stdp-association",
+        "rule": stdp_association.NAME,
         "doc": "for --hidden 400,400: the output associates with the first hidden layer through a skip "
                "projection (skip_stdp, 2400 mV per output neuron) beside a weak h2 -> out association "
                "(100 mV); sparse 400-neuron layers (0.1 Hz homeostatic target), strong output inhibition",
@@ -111,26 +132,26 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
     },
     "stdp-iris-skip": {
-        "rule": "stdp-association",
+        "rule": stdp_association.NAME,
         "doc": "stdp-iris-slow with a denser hidden code (2 Hz homeostatic target) and a gated skip association "
                "h1 -> out (skip_stdp, 400 mV per output neuron); chosen with 3 epochs on IRIS splits 5-9",
         "params": {"input_stdp": dict(_IRIS_INPUT), "hidden_lif": {"theta_target_hz": 2.0},
                    "output_stdp": dict(_IRIS_SLOW_OUT), "skip_stdp": {}},  # skip: a copy of output_stdp
     },
     "local-error-fast": {
-        "rule": "local-error",
+        "rule": local_error.NAME,
         "doc": "three-factor update every 5 steps (same rate per second; ~2x faster simulation), eta 10",
         "params": {"update_every": 5, "eta_mV_per_s": 10.0},
     },
     "local-error-out": {
-        "rule": "local-error",
+        "rule": local_error.NAME,
         "doc": "three-factor update every 5 steps and a 100x slower output layer (eta_out 0.2 mV/s): the "
                "output's delta rule sums over every active hidden neuron, so at the hidden layers' rate it "
                "overwrote itself on every sample",
         "params": {"update_every": 5, "eta_out_mV_per_s": 0.2},
     },
     "local-error-fast-reg": {
-        "rule": "local-error",
+        "rule": local_error.NAME,
         "doc": "local-error-fast with a local activity regulariser (rate_reg 0.1 towards r = 0.4)",
         "params": {"update_every": 5, "eta_mV_per_s": 10.0, "rate_reg": 0.1},
     },
@@ -143,5 +164,5 @@ def preset_params(name: str, base: Any = None) -> Any:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     spec = PRESETS[name]
     if base is None:
-        base = STDPAssociationParams() if spec["rule"] == "stdp-association" else LocalErrorParams()
+        base = get_rule(spec["rule"]).params_type()
     return replace_params(base, spec["params"])

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 import bridges.attacks as attacks
+import ratebased
 from bridges.attacks import (
     ATTACKS,
     LOSSES,
@@ -396,12 +397,14 @@ def test_attack_works_inside_no_grad():
 # registries and validation
 # ---------------------------------------------------------------------------------------------------------
 def test_registries_reject_unknown_and_duplicate_names():
-    assert sorted(ATTACKS) == ["fgsm", "pgd"] and sorted(LOSSES) == ["ce", "margin"]
+    # one loss registry for the project: the attack objectives and ratebased's training losses are the same
+    assert LOSSES is ratebased.LOSSES
+    assert sorted(ATTACKS) == ["fgsm", "pgd"] and sorted(LOSSES) == ["ce", "margin", "mse"]
     assert get_attack("FGSM") is fgsm and get_loss("Margin") is attacks.margin_loss
-    with pytest.raises(ValueError, match=r"unknown attack 'cw'; valid attacks: \['fgsm', 'pgd'\]"):
+    with pytest.raises(ValueError, match=r"unknown attack 'cw'; valid names: fgsm, pgd$"):
         get_attack("cw")
-    with pytest.raises(ValueError, match=r"unknown loss 'mse'; valid losses: \['ce', 'margin'\]"):
-        get_loss("mse")
+    with pytest.raises(ValueError, match=r"unknown loss 'hinge'; valid names: ce, mse, margin$"):
+        get_loss("hinge")
     with pytest.raises(ValueError, match=r"'fgsm' is already registered"):
         register_attack("fgsm", fgsm)
     with pytest.raises(ValueError, match=r"'ce' is already registered"):
@@ -410,6 +413,28 @@ def test_registries_reject_unknown_and_duplicate_names():
         register_attack("MyAttack", fgsm)
     with pytest.raises(TypeError):
         ATTACKS["x"] = fgsm  # read-only view
+
+
+def test_one_loss_registry_computes_what_training_and_attacks_computed_before():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(7, 5, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 5, (7,), generator=g)
+    onehot = F.one_hot(y, 5)
+    # attacks: one value per sample (the old attack losses, verbatim)
+    assert torch.equal(get_loss("ce")(logits, y, reduction="none"), F.cross_entropy(logits, y, reduction="none"))
+    others = logits.masked_fill(onehot.bool(), float("-inf"))
+    old_margin = others.max(dim=1).values - logits.gather(1, y[:, None]).squeeze(1)
+    assert torch.equal(get_loss("margin")(logits, y, reduction="none"), old_margin)
+    # training: the batch mean by default (the old training losses, verbatim)
+    assert torch.equal(LOSSES.get("ce")(logits, y), F.cross_entropy(logits, y))
+    assert torch.equal(LOSSES.get("mse")(logits, y), 0.5 * (logits - onehot.to(logits.dtype)).pow(2).sum(1).mean())
+    for name in LOSSES:
+        per_sample = LOSSES.get(name)(logits, y, reduction="none")
+        assert per_sample.shape == (7,)
+        torch.testing.assert_close(LOSSES.get(name)(logits, y), per_sample.mean(), rtol=1e-12, atol=0)
+        torch.testing.assert_close(LOSSES.get(name)(logits, y, reduction="sum"), per_sample.sum(), rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match="unknown reduction 'avg'; valid names: mean, sum, none"):
+        get_loss("margin")(logits, y, reduction="avg")
 
 
 _W, _B, _X, _Y = _problem(n=4)
@@ -435,12 +460,12 @@ BAD_CALLS = {
     "y-one-hot": (lambda: fgsm(_MODEL, _X, F.one_hot(_Y, 4), 0.1), r"y\.argmax\(1\)"),
     "y-float": (lambda: fgsm(_MODEL, _X, _Y.double(), 0.1), r"integer class labels.*y.long\(\)"),
     "y-out-of-classes": (lambda: fgsm(_MODEL, _X, _Y + 10, 0.1), r"labels y must lie in \[0, 3\]"),
-    "unknown-loss": (lambda: fgsm(_MODEL, _X, _Y, 0.1, loss="hinge"), r"valid losses: \['ce', 'margin'\]"),
+    "unknown-loss": (lambda: fgsm(_MODEL, _X, _Y, 0.1, loss="hinge"), r"unknown loss 'hinge'; valid names: ce, mse, margin"),
     "eot-zero": (lambda: fgsm(_MODEL, _X, _Y, 0.1, eot_samples=0), r"eot_samples must be an integer >= 1"),
     "seed-and-generator": (lambda: pgd(_MODEL, _X, _Y, 0.1, seed=1, generator=torch.Generator()),
                            r"either seed or generator"),
     "unknown-attack": (lambda: robust_accuracy(_MODEL, _X, _Y, attack="deepfool"),
-                       r"valid attacks: \['fgsm', 'pgd'\]"),
+                       r"unknown attack 'deepfool'; valid names: fgsm, pgd"),
     "kwarg-not-accepted": (lambda: robust_accuracy(_MODEL, _X, _Y, attack="fgsm", steps=5),
                            r"attack 'fgsm' does not accept \['steps'\]; it accepts \[.*'loss'"),
     "duplicate-epsilons": (lambda: craft(_MODEL, _X, _Y, epsilons=(0.1, 0.1)), r"duplicates"),
@@ -474,13 +499,18 @@ def test_zero_gradient_warns_about_gradient_masking():
 
 
 def test_module_docstring_examples_run():
-    result = doctest.testmod(attacks, optionflags=doctest.ELLIPSIS)
-    assert result.attempted >= 10
-    assert result.failed == 0
+    from bridges.attacks import base, evaluate, fgsm_pgd, gradient, losses, registry
+
+    attempted = 0
+    for module in (attacks, base, evaluate, fgsm_pgd, gradient, losses, registry):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, module.__name__
+        attempted += result.attempted
+    assert attempted >= 10
 
 
 def test_eot_draws_split_into_passes_when_the_batch_would_be_too_large(monkeypatch):
-    import bridges.attacks as att
+    import bridges.attacks.gradient as att  # the module whose global the gradient loop reads
 
     g = torch.Generator().manual_seed(9)
     w = torch.randn(2, 5, generator=g, dtype=torch.float64)

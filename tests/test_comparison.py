@@ -7,8 +7,18 @@ import torch
 
 import ratebased as rb
 from bridges import attacks
-from bridges.comparison import (CompareConfig, RateFamily, _model_dir, build_tasks, eval_task, masking_checks, merge,
-                                summarise, train_task, write_report)
+from bridges.compare import (
+    CompareConfig,
+    build_tasks,
+    eval_task,
+    masking_checks,
+    merge,
+    summarise,
+    train_task,
+    write_report,
+)
+from bridges.compare.families import RateFamily
+from bridges.compare.graph import _model_dir
 from bridges.io import read_json
 from bridges.tasks import result_path, run_tasks
 
@@ -58,11 +68,11 @@ def test_whitebox_attack_on_fa_uses_the_true_gradient(finished):
     t = next(t for t in tasks if t.fn is eval_task and t.spec["rule"] == "fa" and t.spec["attack"] == "whitebox"
              and t.spec["method"] == "fgsm" and t.spec["epsilon"] == 0.1)
     fa_model = RateFamily.load(_model_dir(out, "rate", t.spec["config"]))
-    from bridges.rate_runs import load_rate_model
+    from bridges.runs.rate import load_rate_model
     model, _, _ = load_rate_model(_model_dir(out, "rate", t.spec["config"]))
-    plain = rb.convert(model, "bp")  # an independent BP-autograd copy of the FA model
+    plain = rb.with_feedback(model, "bp")  # an independent BP-autograd copy of the FA model
     assert not any(isinstance(m, rb.feedback.FeedbackLinear) for m in plain.modules())
-    from bridges.comparison import _eval_data
+    from bridges.compare.graph import _eval_data
     x, y = _eval_data(t.spec)
     x_true = attacks.fgsm(plain.eval(), x, y, 0.1, seed=t.spec["attack_seed"])
     x_feedback = attacks.fgsm(model.eval(), x, y, 0.1, seed=t.spec["attack_seed"])  # the FA backward path
@@ -126,7 +136,7 @@ def test_summary_mean_and_std_over_seeds():
 
 @pytest.mark.parametrize("kw,match", [
     ({"epsilons": (0.1, -0.1)}, "epsilon -0.1"), ({"epsilons": (float("nan"),)}, "epsilon nan"),
-    ({"methods": ("cw",)}, "unknown attack method 'cw'"), ({"rules": ("bp", "hebb")}, "unknown learning rule 'hebb'"),
+    ({"methods": ("cw",)}, "unknown attack 'cw'; valid names: fgsm, pgd"), ({"rules": ("bp", "hebb")}, "unknown learning rule 'hebb'"),
     ({"seeds": ()}, "seeds is empty"), ({"sources": ("stdp-association",)}, "must be a rate-based rule"),
     ({"pgd_steps": 0}, "pgd_steps"),
 ], ids=["neg-eps", "nan-eps", "method", "rule", "seeds", "source", "pgd-steps"])
@@ -138,7 +148,7 @@ def test_bad_configs_raise(kw, match):
 def test_spiking_configurations_compile_once_before_their_trainings():
     """One compilation task per spiking configuration, shared by its seeds, first in the graph; every
     spiking training depends on its configuration's; rate rules have none. Keys do not change."""
-    from bridges.comparison import compile_task
+    from bridges.compare import compile_task
 
     cfg = _cfg(rules=("bp", "stdp-association", "spiking-local"), seeds=(0, 1), epsilons=(0.0,), methods=("fgsm",))
     tasks = build_tasks(cfg)
@@ -166,7 +176,7 @@ def test_spiking_rules_in_the_comparison_end_to_end(tmp_path):
                spiking={"n_train": 40, "hidden": [12, 12], "t_present_ms": 20.0, "dt_ms": 1.0, "chunk_size": 40,
                         "target": "cpp_standalone"})
     tasks = build_tasks(cfg)
-    from bridges.comparison import compile_task
+    from bridges.compare import compile_task
     from spiking.engine import default_cache_dir
 
     compiles = [t for t in tasks if t.fn is compile_task]
@@ -192,8 +202,8 @@ def test_spiking_rules_in_the_comparison_end_to_end(tmp_path):
                                                          ("local-error", "local-error-out", 1.0, [100, 100])],
                          ids=["stdp", "local-error"])
 def test_mnist_spiking_presets_are_the_measured_script_settings(rule, preset, dt_ms, hidden):
-    from bridges.presets import spiking_preset
-    from bridges.spiking_runs import network_config
+    from bridges.runs.presets import spiking_preset
+    from bridges.runs.spiking import network_config
     from spiking.presets import PRESETS, preset_params
 
     p = spiking_preset("mnist", rule)

@@ -5,8 +5,17 @@ import pytest
 import torch
 
 import ratebased as rb
-from bridges.conversion import IFTwin, normalise, poisson_spikes
-from bridges.weights import export_weights, from_brian2, from_snntorch, import_weights, to_brian2, to_snntorch
+from bridges.ann2snn import (
+    IFNetworkTwin,
+    export_weights,
+    from_brian2,
+    from_snntorch,
+    import_weights,
+    normalise,
+    poisson_spikes,
+    to_brian2,
+    to_snntorch,
+)
 from spiking.device import brian_device
 from spiking.ifnet import simulate_if
 
@@ -23,7 +32,7 @@ def _same(a, b):
 @pytest.mark.parametrize("mode", ["spikes", "current"])
 @pytest.mark.parametrize("rule", ["bp", "fa", "usf"])
 def test_torch_brian2_torch_round_trip_is_exact(mode, rule):
-    net = rb.convert(_net(), rule)
+    net = rb.with_feedback(_net(), rule)
     with brian_device("numpy"):
         built = to_brian2(net, mode=mode)
         assert len(built.synapses) == (3 if mode == "spikes" else 2)
@@ -40,7 +49,7 @@ def _compare(mode, steps=40, n=30, seed=0):
     net = _net(seed)
     x = torch.rand(n, 20, generator=torch.Generator().manual_seed(seed))
     conv = normalise(net, x, method="max")
-    twin = IFTwin(conv.weights, conv.biases)
+    twin = IFNetworkTwin(conv.weights, conv.biases)
     if mode == "current":
         inp_twin = x.double()
         inp_brian = twin.first_current(x).detach().numpy()
@@ -64,7 +73,7 @@ def test_standalone_brian2_agrees_with_twin():
     net = _net(3)
     x = torch.rand(8, 20, generator=torch.Generator().manual_seed(3))
     conv = normalise(net, x)
-    twin = IFTwin(conv.weights, conv.biases)
+    twin = IFNetworkTwin(conv.weights, conv.biases)
     res = simulate_if(conv.weights, conv.biases, twin.first_current(x).detach().numpy(), steps=30,
                       target="cpp_standalone")
     for a, b in zip(twin.counts(x.double(), 30), res.counts):
@@ -102,7 +111,7 @@ def test_converted_network_matches_the_ann_with_enough_steps():
     with torch.no_grad():
         ann = (net(x_te).argmax(1) == y_te).float().mean().item()
     conv = normalise(net, x_tr, method="percentile", percentile=99.9)
-    twin = IFTwin(conv.weights, conv.biases)
+    twin = IFNetworkTwin(conv.weights, conv.biases)
     with torch.no_grad():
         acc = {T: (twin(x_te.double(), steps=T).argmax(1) == y_te).float().mean().item() for T in (10, 100)}
     assert ann > 0.9
@@ -113,7 +122,7 @@ def test_converted_network_matches_the_ann_with_enough_steps():
 def test_twin_surrogate_gradient_reaches_the_input():
     net = _net()
     conv = normalise(net, torch.rand(50, 20))
-    twin = IFTwin(conv.weights, conv.biases)
+    twin = IFNetworkTwin(conv.weights, conv.biases)
     x = torch.rand(4, 20, dtype=torch.float64, requires_grad=True)
     out = twin(x, steps=20)
     (g,) = torch.autograd.grad(out[:, 0].sum(), x)
@@ -139,7 +148,7 @@ def test_bad_inputs_raise_errors_naming_the_layer():
     with pytest.raises(ValueError, match="layer 1: weight expects 15 inputs but layer 0 has 16"):
         simulate_if([ws[0], ws[1][:, :15]], bs[:2], np.zeros((1, 16)), steps=3, target="numpy")
     with pytest.raises(ValueError, match="carries Brian2 units"):
-        from bridges.weights import _dimensionless
+        from bridges.ann2snn.weights import _dimensionless
         _dimensionless(np.ones(3) * b2.mV, "layer 0 weights")
     with pytest.raises(ValueError, match="skip connections"):
         normalise(rb.MLP(4, (3, 3), 2, skip=True), torch.rand(5, 4))
@@ -157,3 +166,10 @@ def test_bad_inputs_raise_errors_naming_the_layer():
         simulate_if(ws, bs, np.zeros((2, 20)), steps=3, mode="spikes", target="numpy")
     with pytest.raises(ValueError, match="unknown Brian2 target"):
         simulate_if(ws, bs, np.zeros((2, 16)), steps=3, target="gpu")
+
+
+def test_old_name_iftwin_is_a_deprecated_alias():
+    import bridges.ann2snn
+
+    with pytest.warns(DeprecationWarning, match="IFTwin is deprecated; use IFNetworkTwin"):
+        assert bridges.ann2snn.IFTwin is bridges.ann2snn.IFNetworkTwin

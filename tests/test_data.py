@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from bridges import data as D
+from bridges.data import catalog, locate
+from ratebased.registry import Registry
 
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 # Per-class counts of the official MNIST files (LeCun et al. 1998).
@@ -24,6 +26,9 @@ STEMS = tuple(D.IDX_FILES.values())
 def _isolated_search(monkeypatch, tmp_path):
     """No test sees the caller's $BIOPLAUSIBLE_DATA, ./data or /usr/share/datasets."""
     monkeypatch.delenv(D.ENV_VAR, raising=False)
+    # The search reads bridges.data.locate's constant; the package's copy is patched alike
+    # because the tests below read D.SYSTEM_DATA_DIR.
+    monkeypatch.setattr(locate, "SYSTEM_DATA_DIR", tmp_path / "system-datasets")
     monkeypatch.setattr(D, "SYSTEM_DATA_DIR", tmp_path / "system-datasets")
     work = tmp_path / "cwd"
     work.mkdir()
@@ -249,6 +254,14 @@ def test_idx_set_rejects_test_fraction(tmp_path):
 
 
 # ---------------------------------------------------------------------------------- checksums
+def _use_spec(monkeypatch, spec: D.DatasetSpec) -> None:
+    """Make ``spec`` the registered entry of its name for one test (a patched copy of the registry)."""
+    specs = Registry(D.DATASET_SPECS.kind)
+    for name, old in D.DATASET_SPECS.items():
+        specs.register(name, spec if name == spec.name else old)
+    monkeypatch.setattr(catalog, "DATASET_SPECS", specs)
+
+
 def _table_for(directory: Path) -> dict[str, D.FileChecksum]:
     return {
         stem: D.FileChecksum(raw=hashlib.md5(D._file_content(D._present(directory, stem))).hexdigest())
@@ -258,8 +271,8 @@ def _table_for(directory: Path) -> dict[str, D.FileChecksum]:
 
 def test_verify_detects_flipped_byte(tmp_path, monkeypatch):
     fake_idx_set(tmp_path, gz=(True, False, False, False))
-    spec = dataclasses.replace(D.REGISTRY["mnist"], checksums=_table_for(tmp_path))
-    monkeypatch.setitem(D.REGISTRY, "mnist", spec)
+    spec = dataclasses.replace(D.DATASET_SPECS.get("mnist"), checksums=_table_for(tmp_path))
+    _use_spec(monkeypatch, spec)
     assert D.load_dataset("mnist", tmp_path, verify=True).metadata["verified_md5"] is True
 
     path = tmp_path / "t10k-images-idx3-ubyte"
@@ -295,10 +308,10 @@ def test_verify_without_applicable_checksum_warns(tmp_path):
 
 def test_registry_checksums_cover_every_idx_file():
     for name in ("mnist", "fashion-mnist", "kmnist"):
-        spec = D.REGISTRY[name]
+        spec = D.DATASET_SPECS.get(name)
         assert set(spec.checksums) == set(STEMS), name
         assert all(re.fullmatch(r"[0-9a-f]{32}", c.raw or c.gz) for c in spec.checksums.values()), name
-    assert D.REGISTRY["mnist"].checksums["train-images-idx3-ubyte"].raw == "6bbc9ace898e44ae57da46a324031adb"
+    assert D.DATASET_SPECS.get("mnist").checksums["train-images-idx3-ubyte"].raw == "6bbc9ace898e44ae57da46a324031adb"
 
 
 # ----------------------------------------------------------------------------------- download
@@ -332,8 +345,8 @@ def test_download_rejects_checksum_mismatch_and_writes_nothing(tmp_path):
 def test_load_dataset_download_true_fetches_into_root(tmp_path, monkeypatch):
     mirror = tmp_path / "mirror"
     fake_idx_set(mirror, gz=(True,) * 4, n_train=9)
-    spec = dataclasses.replace(D.REGISTRY["kmnist"], mirrors=(mirror.as_uri() + "/",), checksums=_table_for(mirror))
-    monkeypatch.setitem(D.REGISTRY, "kmnist", spec)
+    spec = dataclasses.replace(D.DATASET_SPECS.get("kmnist"), mirrors=(mirror.as_uri() + "/",), checksums=_table_for(mirror))
+    _use_spec(monkeypatch, spec)
     root = tmp_path / "root"
     with pytest.raises(FileNotFoundError):
         D.load_dataset("kmnist", root)  # download defaults to False
@@ -343,8 +356,8 @@ def test_load_dataset_download_true_fetches_into_root(tmp_path, monkeypatch):
 
 
 def test_failed_download_reports_search_and_urls(tmp_path, monkeypatch):
-    spec = dataclasses.replace(D.REGISTRY["mnist"], mirrors=((tmp_path / "void").as_uri() + "/",))
-    monkeypatch.setitem(D.REGISTRY, "mnist", spec)
+    spec = dataclasses.replace(D.DATASET_SPECS.get("mnist"), mirrors=((tmp_path / "void").as_uri() + "/",))
+    _use_spec(monkeypatch, spec)
     with pytest.raises(FileNotFoundError) as info:
         D.load_dataset("mnist", tmp_path / "root", download=True)
     msg = str(info.value)
@@ -456,7 +469,16 @@ def test_unknown_name_lists_valid_names(bad):
 
 def test_duplicate_registration_rejected():
     with pytest.raises(ValueError, match=r"registered twice.*mnist"):
-        D._register(D.REGISTRY["mnist"])
+        D._register(D.DATASET_SPECS.get("mnist"))
+
+
+def test_old_registry_name_is_a_deprecated_read_only_mapping():
+    with pytest.warns(DeprecationWarning, match=r"REGISTRY is deprecated; use bridges\.data\.DATASET_SPECS"):
+        from bridges.data import REGISTRY
+    assert list(REGISTRY) == list(D.DATASETS)
+    assert REGISTRY["mnist"] is D.DATASET_SPECS.get("mnist") and REGISTRY.get("cifar10") is None
+    with pytest.raises(TypeError):
+        REGISTRY["mnist"] = REGISTRY["kmnist"]  # entries are added only through the registry
 
 
 # --------------------------------------------------------------------------------- subsets

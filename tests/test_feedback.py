@@ -1,4 +1,4 @@
-"""Feedback-alignment family: identities against backpropagation, invariants, gradcheck, conversion."""
+"""Feedback-alignment family: identities against backpropagation, invariants, gradcheck, the layer swap."""
 import pytest
 import torch
 from torch import nn
@@ -51,7 +51,7 @@ def _set_feedback_to_weights(model):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 def test_fa_with_transported_weights_is_exactly_backprop(kind, dtype):
     net, x, y = _model(kind, dtype)
-    fa = rb.convert(net, "fa", seed=1)
+    fa = rb.with_feedback(net, "fa", seed=1)
     _set_feedback_to_weights(fa)
     x.requires_grad_(True)
     g_bp = _grads(net, x, y) + torch.autograd.grad(F.cross_entropy(net(x), y), x)
@@ -63,7 +63,7 @@ def test_fa_with_transported_weights_is_exactly_backprop(kind, dtype):
 
 def test_fa_with_random_feedback_differs_from_backprop():
     net, x, y = _model("mlp")
-    fa = rb.convert(net, "fa", seed=1)
+    fa = rb.with_feedback(net, "fa", seed=1)
     g_bp, g_fa = _grads(net, x, y), _grads(fa, x, y)
     assert not torch.allclose(g_bp[0], g_fa[0], atol=1e-3)   # first hidden layer: feedback path
     assert torch.equal(g_bp[-2], g_fa[-2])                   # output layer: its own error
@@ -74,7 +74,7 @@ def test_dfa_one_hidden_layer_with_output_weights_is_backprop(dtype):
     torch.manual_seed(0)
     net = rb.MLP(6, (9,), 4).to(dtype)
     x, y = torch.randn(7, 6, dtype=dtype), torch.randint(0, 4, (7,))
-    dfa = rb.convert(net, "dfa", seed=3)
+    dfa = rb.with_feedback(net, "dfa", seed=3)
     out_layer = dfa.layers[1]
     assert out_layer.feedback.shape == (4, 9)
     out_layer.feedback.copy_(out_layer.weight.detach())
@@ -85,7 +85,7 @@ def test_dfa_one_hidden_layer_with_output_weights_is_backprop(dtype):
 def test_dfa_hidden_layers_receive_projected_output_error():
     torch.manual_seed(0)
     net = rb.MLP(6, (9, 9), 4)
-    dfa = rb.convert(net, "dfa", seed=3)
+    dfa = rb.with_feedback(net, "dfa", seed=3)
     x, y = torch.randn(5, 6), torch.randint(0, 4, (5,))
     pre, post = net.trace(x)
     e = torch.softmax(post[-1], 1) - F.one_hot(y, 4).float()
@@ -100,7 +100,7 @@ def test_dfa_hidden_layers_receive_projected_output_error():
 
 def test_dfa_needs_no_targets_and_works_in_eval_mode_and_other_batch_sizes():
     net, x, y = _model("lenet")
-    dfa = rb.convert(net, "dfa", seed=0)
+    dfa = rb.with_feedback(net, "dfa", seed=0)
     rule = rb.get_rule("dfa")
     opt = torch.optim.SGD(dfa.parameters(), lr=0.1)
     rb.train_step(dfa, rule, x, y, opt, F.cross_entropy)  # batch 8, train mode
@@ -116,8 +116,8 @@ def test_dfa_needs_no_targets_and_works_in_eval_mode_and_other_batch_sizes():
 def test_dfa_rejects_nonlinear_output_and_3d_inputs():
     conv_only = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Conv2d(2, 3, 3))
     with pytest.raises(ValueError, match="Linear output layer"):
-        rb.convert(conv_only, "dfa")
-    seq = rb.convert(nn.Sequential(nn.Linear(4, 3)), "dfa")
+        rb.with_feedback(conv_only, "dfa")
+    seq = rb.with_feedback(nn.Sequential(nn.Linear(4, 3)), "dfa")
     with pytest.raises(ValueError, match="2-D input"):
         seq(torch.randn(2, 5, 4, requires_grad=True))
 
@@ -141,14 +141,14 @@ def test_sign_of_feedback_equals_sign_of_weights_after_steps(rule, kind, manhatt
 
 def test_usf_magnitude_is_one_over_sqrt_fan_in():
     net, _, _ = _model("lenet")
-    m = rb.convert(net, "usf")
+    m = rb.with_feedback(net, "usf")
     b = m.conv2.feedback_matrix()
     assert torch.allclose(b.abs()[b != 0], torch.full_like(b[b != 0], 1 / (6 * 25) ** 0.5))
 
 
 def test_brsf_redraws_magnitudes_every_step_frsf_does_not():
     net, x, y = _model("mlp")
-    brsf, frsf = rb.convert(net, "brsf"), rb.convert(net, "frsf")
+    brsf, frsf = rb.with_feedback(net, "brsf"), rb.with_feedback(net, "frsf")
     b1, b2 = brsf.layers[1].feedback_matrix(), brsf.layers[1].feedback_matrix()
     assert not torch.equal(b1, b2) and torch.equal(torch.sign(b1), torch.sign(b2))
     assert torch.equal(frsf.layers[1].feedback_matrix(), frsf.layers[1].feedback_matrix())
@@ -226,7 +226,7 @@ def test_brsf_stream_equals_one_long_sfc64_run_and_resumes_mid_block(monkeypatch
 
 def test_brsf_streams_follow_the_conversion_seed_and_the_state_dict():
     net, x, y = _model("mlp")
-    a, b, c = rb.convert(net, "brsf", seed=0), rb.convert(net, "brsf", seed=0), rb.convert(net, "brsf", seed=1)
+    a, b, c = rb.with_feedback(net, "brsf", seed=0), rb.with_feedback(net, "brsf", seed=0), rb.with_feedback(net, "brsf", seed=1)
     seq = lambda m: [m.layers[1].feedback_matrix() for _ in range(3)]  # noqa: E731
     sa, sb, sc = seq(a), seq(b), seq(c)
     assert all(torch.equal(p, q) for p, q in zip(sa, sb))
@@ -357,7 +357,7 @@ def test_conversion_keeps_forward_identical_and_leaves_caller_model_alone(rule, 
     net.train(mode == "train")
     types = [type(m) for m in net.modules()]
     state = {k: v.clone() for k, v in net.state_dict().items()}
-    converted = rb.convert(net, rule, seed=0)
+    converted = rb.with_feedback(net, rule, seed=0)
     assert [type(m) for m in net.modules()] == types
     for k, v in net.state_dict().items():
         assert torch.equal(v, state[k])
@@ -372,8 +372,8 @@ def test_conversion_keeps_forward_identical_and_leaves_caller_model_alone(rule, 
 
 def test_converted_state_dict_round_trip():
     net, x, y = _model("lenet")
-    fa = rb.convert(net, "fa", seed=4)
-    fresh = rb.convert(net, "fa", seed=99)
+    fa = rb.with_feedback(net, "fa", seed=4)
+    fresh = rb.with_feedback(net, "fa", seed=99)
     fresh.load_state_dict(fa.state_dict())
     for a, b in zip(_grads(fa, x, y), _grads(fresh, x, y)):
         assert torch.equal(a, b)
@@ -381,19 +381,32 @@ def test_converted_state_dict_round_trip():
 
 def test_feedback_seed_is_device_and_dtype_independent():
     net, _, _ = _model("mlp")
-    a = rb.convert(net, "fa", seed=5)
-    b = rb.convert(net.double(), "fa", seed=5)
+    a = rb.with_feedback(net, "fa", seed=5)
+    b = rb.with_feedback(net.double(), "fa", seed=5)
     torch.testing.assert_close(a.layers[0].feedback.double(), b.layers[0].feedback, rtol=1e-7, atol=0)
 
 
-def test_backprop_twin_shares_parameters_and_gives_true_gradient():
+def test_true_gradient_view_shares_parameters_and_gives_true_gradient():
     net, x, y = _model("mlp")
-    fa = rb.convert(net, "fa", seed=1)
-    twin = rb.backprop_twin(fa)
-    assert all(p is q for p, q in zip(fa.parameters(), twin.parameters()))
-    assert not any(isinstance(m, FeedbackLinear) for m in twin.modules())
-    for a, b in zip(_grads(net, x, y), _grads(twin, x, y)):
+    fa = rb.with_feedback(net, "fa", seed=1)
+    plain = rb.true_gradient_view(fa)
+    assert all(p is q for p, q in zip(fa.parameters(), plain.parameters()))
+    assert not any(isinstance(m, FeedbackLinear) for m in plain.modules())
+    for a, b in zip(_grads(net, x, y), _grads(plain, x, y)):
         assert torch.equal(a, b)
+
+
+def test_deprecated_names_warn_and_give_the_same_results():
+    net, x, _ = _model("mlp")
+    new = rb.with_feedback(net, "fa", seed=1)
+    with pytest.warns(DeprecationWarning, match="ratebased.backprop_twin is deprecated; use ratebased.true_gradient_view"):
+        assert rb.backprop_twin is rb.true_gradient_view
+    with pytest.warns(DeprecationWarning, match="ratebased.convert is deprecated; use ratebased.with_feedback"):
+        old = rb.convert(net, "fa", seed=1)
+    assert torch.equal(old.layers[0].feedback, new.layers[0].feedback) and torch.equal(old(x), new(x))
+    with pytest.warns(DeprecationWarning, match="ratebased.backprop_twin is deprecated"):
+        view = rb.backprop_twin(new)
+    assert all(p is q for p, q in zip(new.parameters(), view.parameters()))
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -402,7 +415,7 @@ def test_unknown_rule_names_list_the_valid_ones():
     with pytest.raises(ValueError, match=r"unknown learning rule 'feedback'.*bp, fa, dfa, usf, frsf, brsf"):
         rb.get_rule("feedback")
     with pytest.raises(ValueError, match=r"unknown feedback rule 'xyz'; valid names: bp, fa"):
-        rb.convert(rb.MLP(3, (2,), 2), "xyz")
+        rb.with_feedback(rb.MLP(3, (2,), 2), "xyz")
     with pytest.raises(ValueError, match="does not accept options"):
         rb.get_rule("fa", gamma=1.0)
 
@@ -425,25 +438,25 @@ def test_bad_input_shapes_raise_clear_errors(bad):
 
 def test_model_without_layers_and_nonfinite_weights_rejected():
     with pytest.raises(ValueError, match="no nn.Linear or nn.Conv2d"):
-        rb.convert(nn.Sequential(nn.ReLU()), "fa")
+        rb.with_feedback(nn.Sequential(nn.ReLU()), "fa")
     net = rb.MLP(3, (2,), 2)
     with torch.no_grad():
         net.layers[0].weight[0, 0] = float("nan")
     with pytest.raises(ValueError, match=r"'layers.0.weight' contains NaN"):
-        rb.convert(net, "fa")
+        rb.with_feedback(net, "fa")
     with pytest.raises(ValueError, match="manhattan"):
-        rb.convert(rb.MLP(3, (2,), 2), "bp", manhattan=True)
+        rb.with_feedback(rb.MLP(3, (2,), 2), "bp", manhattan=True)
 
 
 def test_conv_with_unsupported_padding_mode_rejected():
     with pytest.raises(ValueError, match="padding_mode='zeros'"):
-        rb.convert(nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, padding_mode="reflect")), "fa")
+        rb.with_feedback(nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, padding_mode="reflect")), "fa")
 
 
 def test_conv_same_padding_is_resolved():
     net = nn.Sequential(nn.Conv2d(2, 3, 3, padding="same", dilation=2), nn.Flatten(), nn.Linear(3 * 25, 2))
     x = torch.randn(2, 2, 5, 5)
-    fa = rb.convert(net, "fa")
+    fa = rb.with_feedback(net, "fa")
     assert torch.equal(fa(x), net(x))
     _set_feedback_to_weights(fa)
     x.requires_grad_(True)
@@ -456,7 +469,7 @@ def test_conv_same_padding_is_resolved():
 
 def test_alignment_diagnostics():
     net, x, y = _model("mlp")
-    fa = rb.convert(net, "fa", seed=2)
+    fa = rb.with_feedback(net, "fa", seed=2)
     rule = rb.get_rule("fa")
     ang = rb.gradient_alignment(fa, rule, x, y, F.cross_entropy)
     assert ang["layers.2"] == pytest.approx(0.0, abs=1e-4)       # output layer: true gradient

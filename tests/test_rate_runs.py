@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bridges.rate_runs import RateRunConfig, load_rate_model, save_rate_run, train_rate
+from bridges.runs.rate import RateRunConfig, load_rate_model, save_rate_run, train_rate
 
 REPO = Path(__file__).resolve().parents[1]
 

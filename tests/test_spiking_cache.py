@@ -5,7 +5,7 @@ import pytest
 from brian2.stateupdaters.exact import exact as brian_exact
 
 from spiking import equations as eq
-from spiking.cache import CachedExactIntegration, _read, integration_key
+from spiking.backend.cache import CachedExactIntegration, _read, integration_key
 
 LIF = eq.lif_equations(adaptive=True, teacher=True, traces={"xtr": "tau_pre", "ytr": "tau_post"})
 
@@ -24,7 +24,7 @@ def test_cached_integration_equals_brian2_exact_and_is_read_back(tmp_path, eqs, 
     files = list(tmp_path.glob("exact-*.txt"))
     assert len(files) == 1
     # a second process (a fresh instance) reads the file and never calls sympy
-    monkeypatch.setattr("spiking.cache.exact", lambda *a, **k: pytest.fail("recomputed a cached result"))
+    monkeypatch.setattr("spiking.backend.cache.exact", lambda *a, **k: pytest.fail("recomputed a cached result"))
     assert CachedExactIntegration(tmp_path)(g.equations, g.variables) == want
 
 
@@ -66,10 +66,11 @@ def test_network_groups_use_the_cached_integration(tmp_path, monkeypatch, fresh_
     """The groups of a package network run the cached integration results."""
     import numpy as np
 
-    from spiking import device as spk_device
-    from spiking.cache import EXACT
-    from spiking.network import build_network, init_state
-    from spiking.params import NetworkConfig
+    from spiking.backend import device as spk_device
+    from spiking.backend.cache import EXACT
+    from spiking.config import NetworkConfig
+    from spiking.network import build_network
+    from spiking.state import init_state
 
     monkeypatch.setenv("BIOPLAUSIBLE_BRIAN_CACHE", str(tmp_path))
     cfg = NetworkConfig(rule="stdp-association", n_in=4, hidden=(3,), n_out=2)
@@ -88,8 +89,8 @@ def test_network_groups_use_the_cached_integration(tmp_path, monkeypatch, fresh_
 def test_file_lock_non_blocking_and_run_args_cleanup(tmp_path):
     """A busy project lock makes a non-blocking attempt fail at once, and the run_args clean-up then
     leaves every file in place; once the lock is free it removes exactly the run_args files."""
-    from spiking.cache import file_lock
-    from spiking.engine import remove_run_args_files
+    from spiking.backend.cache import file_lock
+    from spiking.backend.engine import remove_run_args_files
 
     arrays = tmp_path / "static_arrays"
     arrays.mkdir()

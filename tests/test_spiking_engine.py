@@ -11,19 +11,16 @@ import brian2 as b2
 import numpy as np
 import pytest
 
-from spiking import device as spk_device
-from spiking import engine
-from spiking.engine import StandaloneEngine
+from spiking.backend import device as spk_device
+from spiking.backend import engine
+from spiking.backend.engine import StandaloneEngine
+from spiking.config import NetworkConfig
 from spiking.model import SpikingClassifier
-from spiking.network import build_network, init_state, read_state
-from spiking.params import (
-    LIFParams,
-    LocalErrorParams,
-    NetworkConfig,
-    SimParams,
-    STDPAssociationParams,
-    STDPParams,
-)
+from spiking.network import build_network
+from spiking.params import LIFParams, SimParams, STDPParams
+from spiking.rules.local_error import LocalErrorParams
+from spiking.rules.stdp_association import STDPAssociationParams
+from spiking.state import init_state, read_state
 
 
 def _stdp_cfg(encoding: str = "poisson", hidden: tuple[int, ...] = (8, 6)) -> NetworkConfig:

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import spiking as spk
-from spiking import device as spk_device
+from spiking.backend import device as spk_device
 from spiking.model import SpikingClassifier
-from spiking.network import build_network, init_state
+from spiking.network import build_network
+from spiking.state import init_state
 
 
 def _cfg(**kw) -> spk.NetworkConfig:
@@ -150,7 +151,8 @@ def test_state_with_transposed_weights_is_rejected():
         pytest.param(lambda: spk.SimParams(dt_ms=0.3, t_present_ms=100.0), "multiple of dt_ms", id="t-not-multiple-of-dt"),
         pytest.param(lambda: spk.STDPParams(w_min_mV=1.0, w_max_mV=1.0), "w_min_mV", id="empty-weight-range"),
         pytest.param(lambda: spk.LocalErrorParams(surrogate="tanh"), "box.*fast-sigmoid", id="unknown-surrogate"),
-        pytest.param(lambda: _cfg(rule="bp"), "local-error.*stdp-association", id="unknown-rule"),
+        pytest.param(lambda: _cfg(rule="bp"), "unknown spiking rule 'bp'; valid names: stdp-association, local-error",
+                     id="unknown-rule"),
         pytest.param(lambda: _cfg(encoding="rank"), "latency.*poisson|poisson.*latency", id="unknown-encoding"),
         pytest.param(lambda: _cfg(hidden=()), "at least one layer", id="no-hidden-layer"),
         pytest.param(lambda: _cfg(n_out=1), "n_out", id="one-class"),
@@ -193,7 +195,8 @@ def test_semantics_doc_names_every_step():
 
 
 def test_local_error_rejects_an_adaptive_threshold():
-    from spiking.params import LIFParams, LocalErrorParams
+    from spiking.params import LIFParams
+    from spiking.rules.local_error import LocalErrorParams
 
     with pytest.raises(ValueError, match=r"adaptive threshold \(theta_plus_mV=0.05\).*set theta_plus_mV=0"):
         LocalErrorParams(lif=LIFParams(theta_plus_mV=0.05))

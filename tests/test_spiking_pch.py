@@ -1,6 +1,6 @@
-"""The precompiled header of the standalone projects (spiking/pch.py): built with the makefile's own
-flags and only when make has work, used by GCC, removed after the compile, harmless when it cannot be
-built, and without any effect on the simulation (same results with and without it)."""
+"""The precompiled header of the standalone projects (spiking/backend/pch.py): built with the
+makefile's own flags and only when make has work, used by GCC, removed after the compile, harmless
+when it cannot be built, and without any effect on the simulation (same results with and without it)."""
 from __future__ import annotations
 
 import os
@@ -11,10 +11,10 @@ import brian2 as b2
 import numpy as np
 import pytest
 
-from spiking import pch
-from spiking.engine import StandaloneEngine
-from spiking.network import init_state
-from spiking.params import NetworkConfig
+from spiking.backend import pch
+from spiking.backend.engine import StandaloneEngine
+from spiking.config import NetworkConfig
+from spiking.state import init_state
 
 GCC = pch.compiler_is_gcc(os.environ.get("CXX") or "g++")
 needs_gcc = pytest.mark.skipif(not GCC, reason="the precompiled header is GCC-only and no GCC is installed")

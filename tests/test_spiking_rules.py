@@ -12,17 +12,14 @@ import numpy as np
 import pytest
 
 from spiking import equations as eq
-from spiking.device import brian_device
+from spiking.backend.device import brian_device
+from spiking.config import NetworkConfig
 from spiking.model import SpikingClassifier
-from spiking.network import build_network, init_state
-from spiking.params import (
-    LIFParams,
-    LocalErrorParams,
-    NetworkConfig,
-    SimParams,
-    STDPAssociationParams,
-    STDPParams,
-)
+from spiking.network import build_network
+from spiking.params import LIFParams, SimParams, STDPParams
+from spiking.rules.local_error import LocalErrorParams
+from spiking.rules.stdp_association import STDPAssociationParams
+from spiking.state import init_state
 from spiking.reference import stdp_reference, surrogate_reference, three_factor_reference
 
 DT_MS = 1.0

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from spiking import equations as eq
-from spiking.device import brian_device
+from spiking.backend.device import brian_device
 from spiking.params import LIFParams, STDPParams
 from spiking.presets import PRESETS, preset_params
 

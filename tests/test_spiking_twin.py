@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from bridges.spiking_twin import (
+from bridges.twin import (
     SUMMATIONS,
     brian2_numpy_input_spikes,
     brian2_run_from_spikes,
@@ -26,10 +26,13 @@ from bridges.spiking_twin import (
     refractory_steps,
     to_rate_mlp,
 )
+from spiking.config import NetworkConfig
 from spiking.encoders import poisson_rates
 from spiking.model import SpikingClassifier, chunk_seed
-from spiking.network import init_state
-from spiking.params import LIFParams, LocalErrorParams, NetworkConfig, SimParams, STDPAssociationParams, STDPParams
+from spiking.params import LIFParams, SimParams, STDPParams
+from spiking.rules.local_error import LocalErrorParams
+from spiking.rules.stdp_association import STDPAssociationParams
+from spiking.state import init_state
 
 RULES = ("stdp-association", "local-error")
 SIM = SimParams(dt_ms=0.5, t_present_ms=15.0, t_rest_ms=5.0)  # 30 steps of input + 10 of rest
@@ -366,7 +369,7 @@ def test_volt_quantities_are_converted_to_mV():
     with_units = {k: v * b2.mV for k, v in state.items()}  # what Brian2's syn.w / group.theta hold
     plain, converted = import_spiking_weights(cfg, state), import_spiking_weights(cfg, with_units)
     for name in plain:
-        # (w * mV) / mV is w up to one ulp (1.1e-16 relative), as in spiking.network.read_state
+        # (w * mV) / mV is w up to one ulp (1.1e-16 relative), as in spiking.state.read_state
         np.testing.assert_allclose(converted[name].weight_mV, plain[name].weight_mV, rtol=2e-16 * 4, atol=0)
         np.testing.assert_allclose(converted[name].theta_mV, plain[name].theta_mV, rtol=2e-16 * 4, atol=0)
 
@@ -469,3 +472,10 @@ def test_skip_needs_two_hidden_layers():
     skip = dataclasses.replace(PARAMS["stdp-association"], skip_stdp=STDPParams())
     with pytest.raises(ValueError, match="skip_stdp"):
         NetworkConfig(rule="stdp-association", n_in=N_IN, hidden=(5,), n_out=N_OUT, sim=SIM, params=skip)
+
+
+def test_old_name_spikingtwin_is_a_deprecated_alias():
+    import bridges.twin
+
+    with pytest.warns(DeprecationWarning, match="SpikingTwin is deprecated; use SpikingNetworkTwin"):
+        assert bridges.twin.SpikingTwin is bridges.twin.SpikingNetworkTwin

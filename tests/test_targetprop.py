@@ -31,10 +31,10 @@ def _one_thread():
 
 
 def bp_grads(model, x, y, loss_fn) -> dict:
-    """True gradients of the forward parameters (plain-autograd twin sharing the weights)."""
-    twin = rb.backprop_twin(model)
-    named = [(n, p) for n, p in twin.named_parameters() if n.startswith("layers.")]
-    grads = torch.autograd.grad(loss_fn(twin(x), y), [p for _, p in named])
+    """True gradients of the forward parameters (plain-autograd view sharing the weights)."""
+    plain = rb.true_gradient_view(model)
+    named = [(n, p) for n, p in plain.named_parameters() if n.startswith("layers.")]
+    grads = torch.autograd.grad(loss_fn(plain(x), y), [p for _, p in named])
     return {n: g for (n, _), g in zip(named, grads)}
 
 

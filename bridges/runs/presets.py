@@ -1,4 +1,4 @@
-"""Per-data-set, per-rule training settings used by the comparison (and documented in the README).
+"""Per-data-set, per-rule training settings of the comparison and the training scripts (documented in the README).
 
 Every preset is a plain dict of ``RateRunConfig`` (rate) or spiking-run fields; the comparison's
 own overrides are applied on top. Rules without an entry use the data set's defaults.
@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import copy
 
-from spiking.presets import RULE_RUN_DEFAULTS
-
 __all__ = ["rate_preset", "spiking_preset", "RATE_DEFAULTS", "RATE_RULE_OVERRIDES", "SPIKING_DEFAULTS",
-           "SPIKING_RULE_DEFAULTS", "SPIKING_RULE_OVERRIDES"]
+           "SPIKING_RULE_OVERRIDES"]
 
 #: data set -> RateRunConfig fields shared by every rate rule
 RATE_DEFAULTS = {
@@ -37,9 +35,6 @@ SPIKING_DEFAULTS = {
 }
 
 
-#: spiking-run fields per rule on every data set: the time grid and input rates of the rule's
-#: measured runs (:data:`spiking.presets.RULE_RUN_DEFAULTS`, shared with ``scripts/train_spiking.py``)
-SPIKING_RULE_DEFAULTS = RULE_RUN_DEFAULTS
 #: 28x28 image sets: in addition, the named parameter presets of :mod:`spiking.presets` (and
 #: hidden sizes) that gave the best 10-class MNIST accuracy in the measured full-MNIST runs
 #: (``stdp-skip-400`` on 400-400 hidden layers, ``local-error-out`` on 100-100), and 2,000-sample
@@ -48,8 +43,9 @@ _IMAGE28_SPIKING_RULES = {
     "stdp-association": {"chunk_size": 2000, "preset": "stdp-skip-400", "hidden": (400, 400)},
     "local-error": {"chunk_size": 2000, "preset": "local-error-out"},
 }
-#: (data set, spiking rule) -> run-field overrides on top of :data:`SPIKING_DEFAULTS` and
-#: :data:`SPIKING_RULE_DEFAULTS`
+#: (data set, spiking rule) -> run-field overrides on top of :data:`SPIKING_DEFAULTS` and the rule's
+#: own run defaults (``spiking.get_rule(rule).run_defaults``: the time grid and input rates of the
+#: rule's measured runs, shared with ``scripts/train_spiking.py``)
 SPIKING_RULE_OVERRIDES: dict[tuple[str, str], dict] = {
     (ds, rule): fields for ds in ("mnist", "fashion-mnist", "kmnist") for rule, fields in _IMAGE28_SPIKING_RULES.items()
 }
@@ -64,14 +60,16 @@ def rate_preset(dataset: str, rule: str) -> dict:
 
 def spiking_preset(dataset: str, rule: str) -> dict:
     """Spiking-run fields for ``rule`` on ``dataset`` (a fresh dict)."""
+    import spiking as spk
+
     d = copy.deepcopy(SPIKING_DEFAULTS.get(dataset, SPIKING_DEFAULTS["mnist"]))
-    d.update(copy.deepcopy(SPIKING_RULE_DEFAULTS.get(rule, {})))
+    d.update(copy.deepcopy(dict(spk.get_rule(rule).run_defaults)))
     extra = copy.deepcopy(SPIKING_RULE_OVERRIDES.get((dataset, rule), {}))
     name = extra.pop("preset", None)
     if name is not None:
         from spiking.presets import PRESETS
 
-        if PRESETS[name]["rule"] != rule:
+        if spk.get_rule(PRESETS[name]["rule"]).name != spk.get_rule(rule).name:
             raise ValueError(f"spiking preset {name!r} is for rule {PRESETS[name]['rule']!r}, not {rule!r}")
         extra["params"] = copy.deepcopy(PRESETS[name]["params"])
     d.update(extra)

@@ -1,10 +1,10 @@
-"""Weight maps between a ``ratebased`` MLP, a Brian2 network and an snntorch network.
+"""Weight maps between a ``ratebased`` MLP, a Brian2 IF network and an snntorch IF network.
 
 The same topology moves between simulators: every Linear layer's ``weight`` ``(n_out, n_in)`` and
 ``bias`` ``(n_out,)`` become Brian2 synapse weights ``w`` (one synapse per pair, ``i`` presynaptic,
 ``j`` postsynaptic) and the neuron-group variable ``b``; in snntorch they become the ``nn.Linear``
-layers of an :class:`bridges.conversion.IFTwin`. Float32 torch weights pass through float64 numpy
-exactly, so ``torch -> Brian2 -> torch`` and ``torch -> snntorch -> torch`` are bit-exact.
+layers of an :class:`bridges.ann2snn.IFNetworkTwin`. Float32 torch weights pass through float64
+numpy exactly, so ``torch -> Brian2 -> torch`` and ``torch -> snntorch -> torch`` are bit-exact.
 
 Example
 -------
@@ -23,8 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from bridges.conversion import IFTwin
-from ratebased.convert import trainable_layers
+from ratebased.layer_swap import trainable_layers
+
+from .twin import IFNetworkTwin
 
 __all__ = ["export_weights", "import_weights", "to_brian2", "from_brian2", "to_snntorch", "from_snntorch"]
 
@@ -120,14 +121,14 @@ def from_brian2(built, like: nn.Module) -> nn.Module:
     return import_weights(ws, bs, like)
 
 
-def to_snntorch(model: nn.Module, *, dtype: torch.dtype = torch.float64) -> IFTwin:
+def to_snntorch(model: nn.Module, *, dtype: torch.dtype = torch.float64) -> IFNetworkTwin:
     """The snntorch IF network with the model's raw (un-normalised) weights."""
     ws, bs = export_weights(model)
-    return IFTwin(ws, bs, dtype=dtype)
+    return IFNetworkTwin(ws, bs, dtype=dtype)
 
 
-def from_snntorch(twin: IFTwin, like: nn.Module) -> nn.Module:
-    """Weights of an :class:`IFTwin` back into a copy of ``like``."""
+def from_snntorch(twin: IFNetworkTwin, like: nn.Module) -> nn.Module:
+    """Weights of an :class:`IFNetworkTwin` back into a copy of ``like``."""
     ws = [fc.weight.detach().cpu().numpy() for fc in twin.fcs]
     bs = [fc.bias.detach().cpu().numpy() for fc in twin.fcs]
     return import_weights(ws, bs, like)

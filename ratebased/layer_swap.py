@@ -1,16 +1,23 @@
-"""Convert any model built from ``nn.Linear``/``nn.Conv2d`` layers to a feedback rule, or back.
+"""Give any model built from ``nn.Linear``/``nn.Conv2d`` layers a feedback rule, or plain autograd back.
+
+:func:`with_feedback` swaps a model's layers for feedback layers (:mod:`ratebased.feedback`) that
+keep the forward pass and send the error backward through feedback weights (FA, DFA, sign
+symmetry), or for plain layers (``"bp"``); :func:`true_gradient_view` is the plain-autograd view
+of a feedback-trained model that shares its parameters, whose input and weight gradients are the
+true ones (white-box attacks, alignment diagnostics). Neither is ANN-to-SNN conversion, which is
+what "convert" means in this project (the ANN-to-SNN code in ``bridges``).
 
 Examples
 --------
 >>> import torch
->>> from ratebased import convert
+>>> from ratebased import true_gradient_view, with_feedback
 >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
->>> fa = convert(net, "fa", seed=0)
+>>> fa = with_feedback(net, "fa", seed=0)
 >>> x = torch.randn(2, 4)
 >>> torch.equal(fa(x), net(x))        # the forward pass is unchanged
 True
->>> twin = convert(fa, "bp", share_parameters=True)   # plain autograd, same Parameter objects
->>> twin[0].weight is fa[0].weight
+>>> plain = true_gradient_view(fa)    # plain autograd, same Parameter objects
+>>> plain[0].weight is fa[0].weight
 True
 """
 from __future__ import annotations
@@ -36,9 +43,9 @@ from .feedback import (
 from .functional import ErrorHub
 from .registry import Registry
 
-__all__ = ["FEEDBACK_SPECS", "convert", "backprop_twin", "trainable_layers", "check_finite"]
+__all__ = ["FEEDBACK_SPECS", "with_feedback", "true_gradient_view", "trainable_layers", "check_finite"]
 
-#: Feedback rules that :func:`convert` applies layer by layer ("bp" restores plain layers).
+#: Feedback rules that :func:`with_feedback` applies layer by layer ("bp" restores plain layers).
 FEEDBACK_SPECS: Registry[type] = Registry("feedback rule")
 for _cls in (RandomFeedback, DirectRandomFeedback, UniformSignSymmetry, FixedRandomSignSymmetry,
              BatchRandomSignSymmetry):
@@ -96,8 +103,8 @@ def _copy(model: nn.Module, share_parameters: bool) -> nn.Module:
     return copy.deepcopy(model, memo)
 
 
-def convert(model: nn.Module, rule: str, *, seed: int = 0, manhattan: bool = False,
-            output_layer: Optional[str] = None, share_parameters: bool = False) -> nn.Module:
+def with_feedback(model: nn.Module, rule: str, *, seed: int = 0, manhattan: bool = False,
+                  output_layer: Optional[str] = None, share_parameters: bool = False) -> nn.Module:
     """Return a copy of ``model`` whose Linear/Conv2d layers learn by ``rule``.
 
     The caller's model is never modified. The forward pass of the copy is identical.
@@ -118,18 +125,18 @@ def convert(model: nn.Module, rule: str, *, seed: int = 0, manhattan: bool = Fal
     output_layer : str, optional
         DFA only: qualified name of the output layer (default: the last Linear layer).
     share_parameters : bool
-        Share the Parameter and buffer objects with ``model`` instead of copying them (used for the
-        plain-autograd twin that attacks and diagnostics use).
+        Share the Parameter and buffer objects with ``model`` instead of copying them (used by
+        :func:`true_gradient_view`, the plain-autograd view that attacks and diagnostics use).
 
     Returns
     -------
     nn.Module
-        The converted copy.
+        The copy with swapped layers.
 
     Raises
     ------
     ValueError
-        Unknown rule (lists valid ones), a model with no convertible layer, non-finite weights, or a
+        Unknown rule (lists valid ones), a model with no Linear/Conv2d layer, non-finite weights, or a
         DFA model whose output layer is not Linear.
     """
     key = rule.strip().lower() if isinstance(rule, str) else rule
@@ -144,7 +151,7 @@ def convert(model: nn.Module, rule: str, *, seed: int = 0, manhattan: bool = Fal
     check_finite(model)
     layers = list(trainable_layers(model))
     if not layers:
-        raise ValueError("the model has no nn.Linear or nn.Conv2d layer to convert")
+        raise ValueError("the model has no nn.Linear or nn.Conv2d layer to swap")
     new = _copy(model, share_parameters)
     new_layers = dict(trainable_layers(new))
     generator = torch.Generator().manual_seed(int(seed))
@@ -190,10 +197,20 @@ def convert(model: nn.Module, rule: str, *, seed: int = 0, manhattan: bool = Fal
     return new
 
 
-def backprop_twin(model: nn.Module) -> nn.Module:
+def true_gradient_view(model: nn.Module) -> nn.Module:
     """A plain-autograd copy of ``model`` sharing its parameters and buffers.
 
     Its input gradient is the model's true gradient (never a feedback path), which is what
-    white-box attacks and the alignment diagnostics need.
+    white-box attacks and the alignment diagnostics need. The module tree is new but every
+    Parameter and buffer is ``model``'s own (a *view*: training either one moves both); for an
+    independent plain copy use ``with_feedback(model, "bp")``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> fa = with_feedback(torch.nn.Sequential(torch.nn.Linear(3, 2)), "fa", seed=0)
+    >>> plain = true_gradient_view(fa)
+    >>> type(plain[0]).__name__, plain[0].weight is fa[0].weight
+    ('Linear', True)
     """
-    return convert(model, "bp", share_parameters=True)
+    return with_feedback(model, "bp", share_parameters=True)

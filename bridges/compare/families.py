@@ -1,0 +1,147 @@
+"""Model families of the comparison: how a family trains, compiles, loads and attacks its models.
+
+A family is registered in :data:`FAMILIES` (the project's one registry mechanism); the comparison
+knows nothing else of rate or spiking models. Each family's :meth:`load` returns a
+:class:`LoadedModel`: a predictor in the family's own simulator and a differentiable torch module
+whose input gradient drives attacks.
+
+Example
+-------
+>>> FAMILIES.names()
+('rate', 'spiking')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import numpy as np
+import torch
+
+from ratebased.registry import Registry
+
+if TYPE_CHECKING:
+    from bridges.compare.config import CompareConfig
+
+__all__ = ["FAMILIES", "LoadedModel", "RateFamily", "SpikingFamily"]
+
+
+class RateFamily:
+    """Rate-based rules trained with ``bridges.runs.rate`` and evaluated in torch."""
+
+    name = "rate"
+    simulator = "torch"
+
+    @staticmethod
+    def check_rule(rule: str) -> None:
+        import ratebased as rb
+
+        rb.get_rule(rule)
+
+    @staticmethod
+    def run_config(cfg: CompareConfig, rule: str, seed: int) -> dict:
+        from bridges.runs.presets import rate_preset
+        from bridges.runs.rate import RateRunConfig
+
+        d = rate_preset(cfg.dataset, rule)
+        d.update(cfg.rate)
+        d.update(cfg.rate_rules.get(rule, {}))
+        d.update(rule=rule, seed=seed, dataset=cfg.dataset, classes=cfg.classes)
+        return RateRunConfig(**d).to_dict()
+
+    @staticmethod
+    def compile_config(config: dict) -> None:
+        """Nothing to compile ahead: torch needs no build step."""
+        return None
+
+    @staticmethod
+    def train(spec: dict, model_dir: Path) -> dict:
+        from bridges.runs.rate import RateRunConfig, save_rate_run, train_rate
+
+        cfg = RateRunConfig.from_dict(spec["config"])
+        res = train_rate(cfg, data_root=spec.get("data_root"), device="cpu", checkpoint_dir=model_dir, resume=True)
+        save_rate_run(model_dir, res, cfg)
+        return {"clean_accuracy": res.metrics["test_accuracy"], "train_seconds": sum(e["seconds"] for e in res.metrics["epochs"])}
+
+    @staticmethod
+    def load(model_dir: Path) -> "LoadedModel":
+        import ratebased as rb
+        from bridges.runs.rate import load_rate_model
+
+        model, cfg, meta = load_rate_model(model_dir, "cpu")
+        model.eval()
+        twin = rb.true_gradient_view(model).eval()
+
+        def predict(x: torch.Tensor) -> np.ndarray:
+            with torch.no_grad():
+                return model(x.to(next(model.parameters()).dtype)).argmax(1).numpy()
+
+        return LoadedModel(predict=predict, grad_model=twin, simulator="torch", stochastic=False)
+
+
+class SpikingFamily:
+    """Spiking rules trained and evaluated in Brian2 (``spiking.SpikingClassifier``); attacked
+    through the snntorch twin (``bridges.twin``)."""
+
+    name = "spiking"
+    simulator = "brian2"
+
+    @staticmethod
+    def check_rule(rule: str) -> None:
+        import spiking as spk
+
+        spk.get_rule(rule)  # unknown names raise ValueError listing the registered spiking rules
+
+    @staticmethod
+    def run_config(cfg: CompareConfig, rule: str, seed: int) -> dict:
+        from bridges.runs.presets import spiking_preset
+
+        d = spiking_preset(cfg.dataset, rule)
+        d.update(cfg.spiking)
+        d.update(rule=rule, seed=seed, dataset=cfg.dataset, classes=None if cfg.classes is None else list(cfg.classes))
+        return d
+
+    @staticmethod
+    def compile_config(config: dict) -> dict:
+        """What the compiled Brian2 projects of a run depend on: the run without its seed."""
+        return {k: v for k, v in config.items() if k != "seed"}
+
+    @staticmethod
+    def compile(spec: dict) -> dict:
+        from bridges.runs.spiking import compile_spiking_run
+
+        return compile_spiking_run(spec["config"], data_root=spec.get("data_root"))
+
+    @staticmethod
+    def train(spec: dict, model_dir: Path) -> dict:
+        from bridges.runs.spiking import train_spiking_model
+
+        return train_spiking_model(spec["config"], model_dir, data_root=spec.get("data_root"))
+
+    @staticmethod
+    def load(model_dir: Path) -> "LoadedModel":
+        from bridges.runs.spiking import load_spiking_model
+
+        m = load_spiking_model(model_dir)
+        return LoadedModel(predict=m.predict, grad_model=m.twin, simulator="brian2", stochastic=True)
+
+
+@dataclass
+class LoadedModel:
+    """What an evaluation task needs of a trained model.
+
+    ``predict(x) -> labels`` runs the model in its own simulator; ``grad_model`` is a differentiable
+    torch module whose input gradient drives white-box attacks (``None``: not attackable white-box).
+    """
+
+    predict: Any
+    grad_model: Optional[torch.nn.Module]
+    simulator: str
+    stochastic: bool = False
+
+
+FAMILIES: Registry = Registry("model family")
+FAMILIES.register("rate", RateFamily)
+FAMILIES.register("spiking", SpikingFamily)
