@@ -33,8 +33,8 @@ import brian2 as b2
 import numpy as np
 
 import spiking as spk
-from spiking.device import reset_device, use_target
-from spiking.engine import StandaloneEngine
+from spiking.backend.device import reset_device, use_target
+from spiking.backend.engine import StandaloneEngine
 from spiking.network import build_network, set_sample
 
 

@@ -37,21 +37,6 @@ from .state import check_state
 if TYPE_CHECKING:
     from .config import NetworkConfig
 
-# TEMPORARY SHIM (restructure): names that moved to spiking.state / spiking.blocks, still
-# importable from here (bridges.spiking_twin, scripts/bench_spiking.py) until the integrator
-# removes these lines.
-from .blocks import dense_indices, lateral_indices  # noqa: E402,F401
-from .state import (  # noqa: E402,F401
-    all_projections,
-    init_state,
-    init_state_shapes,
-    layer_names,
-    normalise_state,
-    projection_names,
-    read_state,
-    skip_projections,
-)
-
 __all__ = ["BuiltNetwork", "build_network", "set_sample"]
 
 

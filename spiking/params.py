@@ -306,24 +306,3 @@ def replace_params(obj: Any, changes: Mapping[str, Any]) -> Any:
         cur = getattr(obj, key)
         kwargs[key] = replace_params(cur, val) if is_dataclass(cur) and isinstance(val, Mapping) else val
     return replace(obj, **kwargs)
-
-
-# ----------------------------------------------------------------------------------------------
-# TEMPORARY SHIM (restructure): names that moved out of this module stay importable from it
-# (``from spiking.params import NetworkConfig``) until the integrator removes this block. They are
-# loaded on first use because their modules import this one.
-_MOVED = {
-    "NetworkConfig": "spiking.config",
-    "config_to_dict": "spiking.config",
-    "config_from_dict": "spiking.config",
-    "STDPAssociationParams": "spiking.rules.stdp_association",
-    "LocalErrorParams": "spiking.rules.local_error",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

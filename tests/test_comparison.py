@@ -177,7 +177,7 @@ def test_spiking_rules_in_the_comparison_end_to_end(tmp_path):
                         "target": "cpp_standalone"})
     tasks = build_tasks(cfg)
     from bridges.compare import compile_task
-    from spiking.engine import default_cache_dir
+    from spiking.backend.engine import default_cache_dir
 
     compiles = [t for t in tasks if t.fn is compile_task]
     run_tasks(compiles, tmp_path, executor="sequential")

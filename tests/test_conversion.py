@@ -16,7 +16,7 @@ from bridges.ann2snn import (
     to_brian2,
     to_snntorch,
 )
-from spiking.device import brian_device
+from spiking.backend.device import brian_device
 from spiking.ifnet import simulate_if
 
 

@@ -8,6 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import bridges.runs.spiking as spiking_run
+import spiking as spk
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_spiking.py"
 
 
@@ -47,7 +50,7 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     clean = tmp_path / "clean"
     assert mod.main([*ARGS, "--out", str(clean)]) == 0
 
-    real_save = mod.atomic_save_npz
+    real_save = spiking_run.atomic_save_npz
     calls = {"n": 0}
 
     def save_then_die(path, **arrays):
@@ -57,11 +60,11 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
             raise KeyboardInterrupt
 
     resumed = tmp_path / "resumed"
-    monkeypatch.setattr(mod, "atomic_save_npz", save_then_die)
+    monkeypatch.setattr(spiking_run, "atomic_save_npz", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         mod.main([*ARGS, "--out", str(resumed)])
     assert (resumed / "checkpoint.npz").exists() and not (resumed / "metrics.json").exists()
-    monkeypatch.setattr(mod, "atomic_save_npz", real_save)
+    monkeypatch.setattr(spiking_run, "atomic_save_npz", real_save)
     assert mod.main([*ARGS, "--out", str(resumed)]) == 0
     a, b = (json.loads((d / "metrics.json").read_text()) for d in (clean, resumed))
     assert a["accuracy"] == b["accuracy"]
@@ -71,35 +74,42 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
             np.testing.assert_array_equal(za[name], zb[name], err_msg=name)
 
 
-def test_checkpoint_of_another_run_is_refused(tmp_path, monkeypatch):
+def test_checkpoint_of_another_run_is_refused(tmp_path, monkeypatch, capsys):
     mod = _load_script()
     out = tmp_path / "run"
-    real_save = mod.atomic_save_npz
+    real_save = spiking_run.atomic_save_npz
 
     def save_then_die(path, **arrays):
         real_save(path, **arrays)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(mod, "atomic_save_npz", save_then_die)
+    monkeypatch.setattr(spiking_run, "atomic_save_npz", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         mod.main([*ARGS, "--out", str(out)])
-    monkeypatch.setattr(mod, "atomic_save_npz", real_save)
-    with pytest.raises(SystemExit, match="different run"):
-        mod.main([*ARGS, "--out", str(out), "--seed", "1"])
+    monkeypatch.setattr(spiking_run, "atomic_save_npz", real_save)
+    capsys.readouterr()
+    assert mod.main([*ARGS, "--out", str(out), "--seed", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "belongs to a different run" in err[0]
+    assert (out / "checkpoint.npz").exists()  # the other run's checkpoint is left as it was
 
 
 def test_params_accepts_presets_long_inline_json_and_files(tmp_path):
     """A JSON object longer than a file name may be (255 bytes) is read as JSON, not stat()ed as a path."""
-    mod = _load_script()
     skip = {"eta_plus_mV": 0.25, "eta_minus_mV": 0.025, "eta_hold_mV": 0.25, "w_max_mV": 60.0,
             "norm_total_mV": 400.0, "w_init_max_mV": 1.0, "hold_gate_mV": 0.0, "ltp_stop_trace": 1.0}
     text = json.dumps({"hidden_lif": {"theta_target_hz": 5.0}, "skip_stdp": skip, "output_stdp": skip})
     assert len(text) > 255
-    p = mod.rule_params("stdp-association", text)
+    def rule_params(rule, spec):
+        return spk.replace_params(spk.get_rule(rule).params_type(), spiking_run.params_overrides(rule, spec))
+
+    p = rule_params("stdp-association", text)
     assert p.skip_stdp.norm_total_mV == 400.0 and p.output_stdp.eta_hold_mV == 0.25
     f = tmp_path / "p.json"
     f.write_text(text)
-    assert mod.rule_params("stdp-association", str(f)) == p
-    assert mod.rule_params("stdp-association", "stdp-skip-400").skip_stdp.norm_total_mV == 2400.0
-    with pytest.raises(SystemExit, match="neither a JSON object nor a JSON file"):
-        mod.rule_params("stdp-association", "no-such-preset-or-file")
+    assert rule_params("stdp-association", str(f)) == p
+    assert rule_params("stdp-association", "stdp-skip-400").skip_stdp.norm_total_mV == 2400.0
+    with pytest.raises(ValueError, match="neither a JSON object nor a JSON file"):
+        rule_params("stdp-association", "no-such-preset-or-file")
+    with pytest.raises(ValueError, match="is for rule 'local-error', not 'stdp-association'"):
+        rule_params("stdp-association", "local-error-out")

@@ -119,7 +119,7 @@ def worker_init() -> None:
     """Set-up of a sweep worker process (``run_tasks(worker_init=...)``): consecutive spiking tasks
     of one Brian2 project reuse its build (:func:`spiking.keep_builds`); the worker exits with the
     sweep."""
-    from spiking.engine import set_keep_builds
+    from spiking.backend.engine import set_keep_builds
 
     set_keep_builds(True)
 
@@ -127,7 +127,7 @@ def worker_init() -> None:
 def worker_session():
     """The in-process counterpart of :func:`worker_init` for the sequential executor: builds are
     kept during the sweep and the Brian2 device is reset when it ends."""
-    from spiking.engine import keep_builds
+    from spiking.backend.engine import keep_builds
 
     return keep_builds()
 

@@ -56,11 +56,11 @@ import torch
 from torch import Tensor, nn
 
 from spiking.encoders import latency_steps
-from spiking.network import layer_names
-from spiking.params import NetworkConfig
+from spiking.state import layer_names
+from spiking.config import NetworkConfig
 
 from .dynamics import _MS, _MV, TwinDynamics, _brian2_order, _layer_dyn, _resolve_summation, simulate
-from .weights import LayerSpec, _surrogate_width_mV, export_spiking_weights, import_spiking_weights
+from .weights import LayerSpec, export_spiking_weights, import_spiking_weights
 
 __all__ = ["SpikingNetworkTwin", "build_twin", "FlattenedInput"]
 
@@ -103,7 +103,7 @@ class SpikingNetworkTwin(nn.Module):
             raise ValueError(f"layers {list(layers)} do not match the config's {layer_names(config)}; build them "
                              "with import_spiking_weights(config, state)")
         if sg_width_mV is None:
-            sg_width_mV = _surrogate_width_mV(config)  # RULE-SPECIFIC: see bridges.twin.weights
+            sg_width_mV = config.rule_spec.surrogate_width_mV(config)
         if not (math.isfinite(sg_width_mV) and sg_width_mV > 0):
             raise ValueError(f"sg_width_mV must be a positive number, got {sg_width_mV!r}")
         self.config = config

@@ -27,8 +27,8 @@ from typing import Mapping, Optional
 import brian2 as b2
 import numpy as np
 
-from spiking.network import layer_names
-from spiking.params import NetworkConfig
+from spiking.state import layer_names
+from spiking.config import NetworkConfig
 
 from .dynamics import _MS
 from .weights import export_spiking_weights, import_spiking_weights
@@ -78,7 +78,7 @@ def brian2_run_from_spikes(config: NetworkConfig, state: Mapping[str, object], i
     -------
     Brian2SpikeRun
     """
-    from spiking.device import brian_device
+    from spiking.backend.device import brian_device
     from spiking.network import build_network
 
     if target not in ("numpy", "cython"):
@@ -133,7 +133,7 @@ def brian2_numpy_input_spikes(config: NetworkConfig, stim: np.ndarray, *, rng_se
     """The input spike trains Brian2's ``numpy`` target draws inside one run of the network.
 
     In runtime ``numpy`` mode, after ``brian2.seed(rng_seed)`` (what
-    :class:`spiking.engine.RuntimeEngine` does before each chunk), the input group's threshold
+    :class:`spiking.backend.engine.RuntimeEngine` does before each chunk), the input group's threshold
     ``rand() < stim * dt`` draws ``numpy.random.rand(n_copies * n_in)`` once per step, in every
     step of the run (also while the stimulus is off). This replays those draws, so the twin can be
     run on exactly the spikes a Brian2 evaluation saw. Other targets use other generators:

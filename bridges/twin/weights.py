@@ -12,7 +12,7 @@ transfer attacks and comparisons, not a conversion; :func:`rate_mlp_to_state` is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional
+from typing import Mapping, Optional
 
 import brian2 as b2
 import numpy as np
@@ -20,8 +20,9 @@ import torch
 from brian2.units.fundamentalunits import DIMENSIONLESS, get_dimensions
 
 from ratebased.models import MLP
-from spiking.network import init_state_shapes, projection_names, skip_projections
-from spiking.params import LIFParams, NetworkConfig
+from spiking.state import init_state_shapes, projection_names, skip_projections
+from spiking.config import NetworkConfig
+from spiking.params import LIFParams
 
 __all__ = [
     "LayerSpec",
@@ -90,49 +91,6 @@ class LayerSpec:
         return f"W_{self.pre}_{self.name}"
 
 
-# ============================================================================= RULE-SPECIFIC
-# RULE-SPECIFIC: to be looked up in spiking.rules
-# (``layer_kinds(cfg)`` replaces ``_layer_kinds`` / ``_RULE_LAYERS``, ``surrogate_width_mV(cfg)``
-# replaces ``_surrogate_width_mV``; nothing else in bridges.twin reads a rule name.)
-
-
-def _stdp_layer_kinds(cfg: NetworkConfig) -> list[tuple[LIFParams, float, bool]]:
-    p = cfg.params
-    kinds = [(p.hidden_lif, float(p.inhibition_mV), False) for _ in cfg.hidden]
-    return kinds + [(p.output_lif, float(p.output_inhibition_mV), True)]
-
-
-def _local_error_layer_kinds(cfg: NetworkConfig) -> list[tuple[LIFParams, float, bool]]:
-    lif = cfg.params.lif
-    if lif.adaptive:
-        raise ValueError(
-            "LocalErrorParams.lif.theta_plus_mV > 0 (adaptive threshold) is not supported: the local-error "
-            "state has no theta_<layer> arrays and spiking.network cannot build it; set theta_plus_mV=0"
-        )
-    return [(lif, 0.0, False) for _ in cfg.layer_sizes]
-
-
-#: Rule name -> (LIF params, lateral inhibition mV, teacher form) of every layer, as built by
-#: ``spiking.network`` (``_build_stdp`` / ``_build_local_error``) in evaluation mode.
-_RULE_LAYERS: dict[str, Callable[[NetworkConfig], list[tuple[LIFParams, float, bool]]]] = {
-    "stdp-association": _stdp_layer_kinds,
-    "local-error": _local_error_layer_kinds,
-}
-
-
-def _layer_kinds(config: NetworkConfig) -> list[tuple[LIFParams, float, bool]]:
-    """(LIF params, lateral inhibition mV, teacher form) of every layer of ``config``'s rule."""
-    return _RULE_LAYERS[config.rule](config)
-
-
-def _surrogate_width_mV(config: NetworkConfig) -> float:
-    """Default width of the twin's surrogate gradient: the local-error rule's ``sg_width_mV``, 2 mV
-    for the STDP rule."""
-    sg_width_mV = float(config.params.sg_width_mV) if config.rule == "local-error" else 2.0
-    return sg_width_mV
-# ============================================================================= end RULE-SPECIFIC
-
-
 def _to_float_array(value, name: str, *, volt: bool) -> np.ndarray:
     """numpy float64 copy of a state entry; Brian2 quantities must have the right dimension."""
     if isinstance(value, b2.Quantity):
@@ -190,7 +148,7 @@ def import_spiking_weights(config: NetworkConfig, state: Mapping[str, object]) -
     [('h1', (4, 3), False), ('out', (3, 2), True)]
     """
     if not isinstance(config, NetworkConfig):
-        raise TypeError(f"config must be a spiking.params.NetworkConfig, got {type(config).__name__}")
+        raise TypeError(f"config must be a spiking.NetworkConfig, got {type(config).__name__}")
     if not isinstance(state, Mapping):
         raise TypeError(f"state must be a dict of arrays (see spiking.network.init_state), got {type(state).__name__}")
     expected = init_state_shapes(config)
@@ -210,7 +168,7 @@ def import_spiking_weights(config: NetworkConfig, state: Mapping[str, object]) -
             raise ValueError(f"state[{name!r}] has shape {arr.shape}, expected {shape} (layout W[pre, post], "
                              "M[neuron, class])")
         arrays[name] = arr
-    kinds = _layer_kinds(config)
+    kinds = config.rule_spec.layer_kinds(config)  # (LIF params, inhibition mV, teacher form) per layer
     layers: dict[str, LayerSpec] = {}
     for (pre, post), (lif, inh, teacher) in zip(projection_names(config), kinds):
         n = arrays[f"W_{pre}_{post}"].shape[1]

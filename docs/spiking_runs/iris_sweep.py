@@ -8,7 +8,8 @@ import numpy as np
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
 import spiking as spk
 from spiking.presets import preset_params
-from spiking.params import replace_params, STDPAssociationParams
+from spiking.params import replace_params
+from spiking.rules.stdp_association import STDPAssociationParams
 from bridges.data import load_dataset, subset
 
 recipes = json.loads(open(sys.argv[1]).read())
