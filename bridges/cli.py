@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
 
 __all__ = [
     "UsageError",
@@ -96,8 +96,11 @@ def fail(message: object) -> int:
     return 2
 
 
-def run_main(main: Callable[[Optional[list]], int], argv: Optional[list] = None,
-             errors: tuple[type[BaseException], ...] = (UsageError,)) -> int:
+def run_main(
+    main: Callable[[list | None], int],
+    argv: list | None = None,
+    errors: tuple[type[BaseException], ...] = (UsageError,),
+) -> int:
     """Run a front door's ``main``: the listed errors become one ``error:`` line and exit status 2."""
     try:
         return main(argv)

@@ -15,6 +15,7 @@ Examples
 >>> read_json(d / "m.json")["acc"]
 0.9
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,8 +23,9 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 

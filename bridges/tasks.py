@@ -25,6 +25,7 @@ Examples
 >>> run_tasks([t], tempfile.mkdtemp(), executor="sequential")["demo"]["result"]
 {'x': 1}
 """
+
 from __future__ import annotations
 
 import concurrent.futures as cf
@@ -35,17 +36,29 @@ import logging
 import multiprocessing as mp
 import os
 import time
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterable, Optional
+from typing import Any
 
 from bridges.io import atomic_write_json, read_json
 from bridges.provenance import seed_everything, versions
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Task", "task_key", "seed_from_key", "run_task", "run_tasks", "EXECUTORS", "result_path",
-           "load_results", "default_executor", "TASK_THREADS"]
+__all__ = [
+    "Task",
+    "task_key",
+    "seed_from_key",
+    "run_task",
+    "run_tasks",
+    "EXECUTORS",
+    "result_path",
+    "load_results",
+    "default_executor",
+    "TASK_THREADS",
+]
 
 EXECUTORS = ("sequential", "local", "ray")
 
@@ -98,7 +111,7 @@ def result_path(results_dir: str | os.PathLike, key: str) -> Path:
 TASK_THREADS = 1
 
 
-def run_task(task: Task, results_dir: str | os.PathLike, threads: Optional[int] = TASK_THREADS) -> dict:
+def run_task(task: Task, results_dir: str | os.PathLike, threads: int | None = TASK_THREADS) -> dict:
     """Run ``task`` unless its result file exists; return the stored record.
 
     ``threads`` (default :data:`TASK_THREADS`) is torch's intra-op thread count while the task
@@ -122,8 +135,14 @@ def _execute(task: Task, results_dir, path: Path) -> dict:
     seed_everything(seed_from_key(task.key))
     t0 = time.perf_counter()
     result = task.fn(task.spec, Path(results_dir))
-    record = {"key": task.key, "spec": task.spec, "result": result, "seconds": time.perf_counter() - t0,
-              "seed": seed_from_key(task.key), "versions": versions()}
+    record = {
+        "key": task.key,
+        "spec": task.spec,
+        "result": result,
+        "seconds": time.perf_counter() - t0,
+        "seed": seed_from_key(task.key),
+        "versions": versions(),
+    }
     atomic_write_json(path, record)
     return record
 
@@ -174,11 +193,18 @@ def default_executor() -> str:
     return "local" if cores > 1 else "sequential"
 
 
-def run_tasks(tasks: Iterable[Task], results_dir: str | os.PathLike, *, executor: str = "sequential",
-              workers: Optional[int] = None, ray_address: Optional[str] = None, max_retries: int = 3,
-              on_done: Optional[Callable[[Task, dict], None]] = None,
-              worker_init: Optional[Callable[[], None]] = None,
-              session: Optional[Callable[[], ContextManager]] = None) -> dict[str, dict]:
+def run_tasks(
+    tasks: Iterable[Task],
+    results_dir: str | os.PathLike,
+    *,
+    executor: str = "sequential",
+    workers: int | None = None,
+    ray_address: str | None = None,
+    max_retries: int = 3,
+    on_done: Callable[[Task, dict], None] | None = None,
+    worker_init: Callable[[], None] | None = None,
+    session: Callable[[], ContextManager] | None = None,
+) -> dict[str, dict]:
     """Run every task (dependencies first) and return ``{key: record}``.
 
     Parameters
@@ -221,8 +247,17 @@ def run_tasks(tasks: Iterable[Task], results_dir: str | os.PathLike, *, executor
     if not pending:
         return done
     runner = {"sequential": _run_sequential, "local": _run_local, "ray": _run_ray}[executor]
-    runner(pending, done, results_dir, workers=workers, ray_address=ray_address, max_retries=max_retries,
-           on_done=on_done, worker_init=worker_init, session=session)
+    runner(
+        pending,
+        done,
+        results_dir,
+        workers=workers,
+        ray_address=ray_address,
+        max_retries=max_retries,
+        on_done=on_done,
+        worker_init=worker_init,
+        session=session,
+    )
     return done
 
 
@@ -233,8 +268,9 @@ def _ready(pending: dict[str, Task], done: dict, running: set) -> list[Task]:
 _WORKER_READY = False
 
 
-def _run_task_in_worker(task: Task, results_dir, threads: Optional[int] = TASK_THREADS,
-                        worker_init: Optional[Callable[[], None]] = None) -> dict:
+def _run_task_in_worker(
+    task: Task, results_dir, threads: int | None = TASK_THREADS, worker_init: Callable[[], None] | None = None
+) -> dict:
     global _WORKER_READY
     if worker_init is not None and not _WORKER_READY:
         worker_init()
@@ -324,8 +360,12 @@ def _run_ray(pending, done, results_dir, *, workers, ray_address, max_retries, o
         repo = str(Path(__file__).resolve().parents[1])
         env = {"PYTHONPATH": os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
         if ray_address is None:
-            ray.init(num_cpus=workers or _free_cores(), include_dashboard=False, log_to_driver=False,
-                     runtime_env={"env_vars": env})
+            ray.init(
+                num_cpus=workers or _free_cores(),
+                include_dashboard=False,
+                log_to_driver=False,
+                runtime_env={"env_vars": env},
+            )
         else:
             ray.init(address=ray_address, log_to_driver=False, runtime_env={"env_vars": env})
         started_here = True

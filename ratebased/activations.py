@@ -11,10 +11,11 @@ Examples
 >>> act.inverse(act(a))
 tensor([-1.,  2.])
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import torch
 from torch import Tensor
@@ -35,7 +36,7 @@ class Activation:
     name: str
     fn: Callable[[Tensor], Tensor]
     derivative: Callable[[Tensor], Tensor]
-    inverse: Optional[Callable[[Tensor], Tensor]] = None
+    inverse: Callable[[Tensor], Tensor] | None = None
 
     def __call__(self, a: Tensor) -> Tensor:
         return self.fn(a)
@@ -52,14 +53,20 @@ def _sigmoid_d(a: Tensor) -> Tensor:
 
 ACTIVATIONS: Registry[Activation] = Registry("activation")
 ACTIVATIONS.register("relu", Activation("relu", F.relu, lambda a: (a > 0).to(a.dtype)))
-ACTIVATIONS.register("tanh", Activation("tanh", torch.tanh, lambda a: 1 - torch.tanh(a) ** 2,
-                                        lambda y: torch.atanh(y.clamp(-1 + 1e-7, 1 - 1e-7))))
-ACTIVATIONS.register("sigmoid", Activation("sigmoid", torch.sigmoid, _sigmoid_d,
-                                           lambda y: torch.logit(y, eps=1e-7)))
-ACTIVATIONS.register("leaky_relu", Activation(
+ACTIVATIONS.register(
+    "tanh",
+    Activation(
+        "tanh", torch.tanh, lambda a: 1 - torch.tanh(a) ** 2, lambda y: torch.atanh(y.clamp(-1 + 1e-7, 1 - 1e-7))
+    ),
+)
+ACTIVATIONS.register("sigmoid", Activation("sigmoid", torch.sigmoid, _sigmoid_d, lambda y: torch.logit(y, eps=1e-7)))
+ACTIVATIONS.register(
     "leaky_relu",
-    lambda a: F.leaky_relu(a, LEAKY_SLOPE),
-    lambda a: torch.where(a > 0, torch.ones_like(a), torch.full_like(a, LEAKY_SLOPE)),
-    lambda y: torch.where(y > 0, y, y / LEAKY_SLOPE),
-))
+    Activation(
+        "leaky_relu",
+        lambda a: F.leaky_relu(a, LEAKY_SLOPE),
+        lambda a: torch.where(a > 0, torch.ones_like(a), torch.full_like(a, LEAKY_SLOPE)),
+        lambda y: torch.where(y > 0, y, y / LEAKY_SLOPE),
+    ),
+)
 ACTIVATIONS.register("identity", Activation("identity", lambda a: a, torch.ones_like, lambda y: y))

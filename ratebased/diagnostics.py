@@ -17,6 +17,7 @@ Examples
 >>> ang["layers.1"]          # the output layer's update is the true gradient
 0.0
 """
+
 from __future__ import annotations
 
 import math

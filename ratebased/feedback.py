@@ -23,12 +23,12 @@ Lillicrap et al. 2016 (arXiv 1411.0247); Nøkland 2016 (arXiv 1609.01596); Liao,
 (arXiv 1510.05067); Xiao, Chen, Liao & Poggio, "Biologically-plausible learning algorithms can scale
 to large datasets" (arXiv 1811.03567). Names as in BioTorch (Sanfiz & Akrout 2021, arXiv 2108.13446).
 """
+
 from __future__ import annotations
 
 import math
 import weakref
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import torch
@@ -85,11 +85,11 @@ class FeedbackSpec:
     manhattan: bool = False
     name = "abstract"
 
-    def init_feedback(self, weight: Tensor, generator: torch.Generator) -> Optional[Tensor]:
+    def init_feedback(self, weight: Tensor, generator: torch.Generator) -> Tensor | None:
         """The tensor stored in the layer's ``feedback`` buffer (``None``: nothing stored)."""
         return None
 
-    def feedback(self, weight: Tensor, stored: Optional[Tensor]) -> Tensor:
+    def feedback(self, weight: Tensor, stored: Tensor | None) -> Tensor:
         """The matrix ``B`` used by this backward pass, shape of ``weight``."""
         raise NotImplementedError
 
@@ -104,7 +104,7 @@ STREAM_BLOCK_VALUES = 2**20
 _STATE_WORDS = 6  # SFC64 state at the start of the current block (4), draws used from it, values per draw
 
 
-def new_stream_state(generator: Optional[torch.Generator] = None) -> Tensor:
+def new_stream_state(generator: torch.Generator | None = None) -> Tensor:
     """The state of a fresh magnitude stream (:func:`uniform_magnitudes`): an int64 tensor ``(6,)``.
 
     Words 0-3 are the 256-bit state of numpy's SFC64 bit generator at the start of the current block of
@@ -156,11 +156,17 @@ _STREAMS: dict[int, _Stream] = {}
 
 
 def _check_state(state: Tensor) -> None:
-    if not isinstance(state, Tensor) or state.dtype != torch.int64 or tuple(state.shape) != (_STATE_WORDS,) \
-            or state.device.type != "cpu":
+    if (
+        not isinstance(state, Tensor)
+        or state.dtype != torch.int64
+        or tuple(state.shape) != (_STATE_WORDS,)
+        or state.device.type != "cpu"
+    ):
         got = f"{state.dtype} {tuple(state.shape)} on {state.device}" if isinstance(state, Tensor) else type(state)
-        raise ValueError(f"a magnitude-stream state is an int64 CPU tensor of shape ({_STATE_WORDS},) "
-                         f"(make one with new_stream_state), got {got}")
+        raise ValueError(
+            f"a magnitude-stream state is an int64 CPU tensor of shape ({_STATE_WORDS},) "
+            f"(make one with new_stream_state), got {got}"
+        )
 
 
 def _rebuild(state: Tensor, n: int, dtype: torch.dtype, bound: float) -> _Stream:
@@ -168,8 +174,10 @@ def _rebuild(state: Tensor, n: int, dtype: torch.dtype, bound: float) -> _Stream
     view = state.numpy().view(np.uint64)
     draws = _block_draws(n)
     if int(view[5]) not in (0, n):
-        raise ValueError(f"this magnitude stream draws {int(view[5])} values at a time, asked for {n}; "
-                         "give every weight shape its own state (new_stream_state)")
+        raise ValueError(
+            f"this magnitude stream draws {int(view[5])} values at a time, asked for {n}; "
+            "give every weight shape its own state (new_stream_state)"
+        )
     if int(view[4]) > draws:
         raise ValueError(f"corrupt magnitude-stream state: {int(view[4])} draws used of a block of {draws}")
     bg = _sfc64(view[:4])
@@ -191,8 +199,12 @@ def _stream_magnitudes(state: Tensor, shape: torch.Size, dtype: torch.dtype, bou
     the cached block: read it, do not write it)."""
     n = math.prod(shape)
     entry = _STREAMS.get(id(state))
-    if (entry is None or entry.ref() is not state or entry.key != (n, dtype, bound)
-            or entry.view.tobytes() != entry.written):
+    if (
+        entry is None
+        or entry.ref() is not state
+        or entry.key != (n, dtype, bound)
+        or entry.view.tobytes() != entry.written
+    ):
         entry = _rebuild(state, n, dtype, bound)
     view = entry.view
     used = int(view[4])
@@ -205,7 +217,7 @@ def _stream_magnitudes(state: Tensor, shape: torch.Size, dtype: torch.dtype, bou
     return entry.block[used].view(shape)
 
 
-def uniform_magnitudes(like: Tensor, bound: float, state: Optional[Tensor] = None) -> Tensor:
+def uniform_magnitudes(like: Tensor, bound: float, state: Tensor | None = None) -> Tensor:
     """Fresh magnitudes ``U(0, bound)`` with ``like``'s shape, dtype and device (brSF's per-step draw).
 
     On the CPU the magnitudes come from a stream whose state is the tensor ``state``
@@ -250,7 +262,7 @@ def uniform_magnitudes(like: Tensor, bound: float, state: Optional[Tensor] = Non
     return _stream_magnitudes(state, like.shape, like.dtype, bound).clone()
 
 
-def signed_uniform(weight: Tensor, bound: float, state: Optional[Tensor] = None) -> Tensor:
+def signed_uniform(weight: Tensor, bound: float, state: Tensor | None = None) -> Tensor:
     """``sign(weight) * U(0, bound)``: brSF's feedback matrix, with the magnitudes of
     :func:`uniform_magnitudes` (same stream, same draw).
 
@@ -432,9 +444,19 @@ class FeedbackConv2d(_FeedbackMixin, nn.Conv2d):
     def from_conv(cls, layer: nn.Conv2d, spec: FeedbackSpec, generator: torch.Generator):
         new = cls.__new__(cls)
         nn.Module.__init__(new)
-        for attr in ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
-                     "transposed", "output_padding", "groups", "padding_mode",
-                     "_reversed_padding_repeated_twice"):
+        for attr in (
+            "in_channels",
+            "out_channels",
+            "kernel_size",
+            "stride",
+            "padding",
+            "dilation",
+            "transposed",
+            "output_padding",
+            "groups",
+            "padding_mode",
+            "_reversed_padding_repeated_twice",
+        ):
             setattr(new, attr, getattr(layer, attr))
         new._int_padding = _conv_int_padding(layer)
         new.weight = layer.weight
@@ -445,8 +467,18 @@ class FeedbackConv2d(_FeedbackMixin, nn.Conv2d):
     def forward(self, x: Tensor) -> Tensor:
         if not _needs_graph(x, self.weight):
             return F.conv2d(x, self.weight, self.bias, self.stride, self._int_padding, self.dilation, self.groups)
-        return FeedbackConv2dFn.apply(x, self.weight, self.bias, self.feedback, self.spec, list(self.stride),
-                                      self._int_padding, list(self.dilation), self.groups, self.spec.manhattan)
+        return FeedbackConv2dFn.apply(
+            x,
+            self.weight,
+            self.bias,
+            self.feedback,
+            self.spec,
+            list(self.stride),
+            self._int_padding,
+            list(self.dilation),
+            self.groups,
+            self.spec.manhattan,
+        )
 
 
 class DirectFeedbackLinear(FeedbackLinear):
@@ -495,9 +527,18 @@ class DirectFeedbackConv2d(FeedbackConv2d):
     def forward(self, x: Tensor) -> Tensor:
         if not _needs_graph(x, self.weight):
             return F.conv2d(x, self.weight, self.bias, self.stride, self._int_padding, self.dilation, self.groups)
-        return DirectFeedbackConv2dFn.apply(x, self.weight, self.bias, self.feedback, self.hub, list(self.stride),
-                                            self._int_padding, list(self.dilation), self.groups,
-                                            self.spec.manhattan)
+        return DirectFeedbackConv2dFn.apply(
+            x,
+            self.weight,
+            self.bias,
+            self.feedback,
+            self.hub,
+            list(self.stride),
+            self._int_padding,
+            list(self.dilation),
+            self.groups,
+            self.spec.manhattan,
+        )
 
 
 FEEDBACK_LAYERS = (FeedbackLinear, FeedbackConv2d)

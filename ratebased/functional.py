@@ -33,9 +33,8 @@ With ``B = W`` the feedback Function is backpropagation:
 >>> torch.allclose(x.grad, torch.ones(4, 2) @ w.detach())
 True
 """
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import torch
 from torch import Tensor
@@ -54,13 +53,13 @@ __all__ = [
 ]
 
 
-def _manhattan(g: Optional[Tensor], on: bool) -> Optional[Tensor]:
+def _manhattan(g: Tensor | None, on: bool) -> Tensor | None:
     return torch.sign(g) if (on and g is not None) else g
 
 
-def _linear_backward(ctx, grad_out: Tensor, grad_x_from: Optional[Tensor]):
+def _linear_backward(ctx, grad_out: Tensor, grad_x_from: Tensor | None):
     """Shared weight/bias gradient of ``y = x W^T + b``; ``grad_x_from`` is already the input gradient."""
-    x, = ctx.saved_tensors[:1]
+    (x,) = ctx.saved_tensors[:1]
     g2 = grad_out.reshape(-1, grad_out.shape[-1])
     grad_w = grad_b = None
     if ctx.needs_input_grad[1]:
@@ -159,15 +158,16 @@ class FeedbackConv2dFn(torch.autograd.Function):
 class ErrorHub:
     """Holds the output error ``e = dL/dy`` of the current backward pass for direct feedback.
 
-    One hub is shared by all layers of a model given DFA feedback (:func:`ratebased.with_feedback`). :class:`RecordErrorFn` writes it when
-    the backward pass reaches the network's output; the hidden layers, whose backward runs later,
-    read it. No targets pass through ``forward``, and any batch size works, in train or eval mode.
+    One hub is shared by all layers of a model given DFA feedback (:func:`ratebased.with_feedback`).
+    :class:`RecordErrorFn` writes it when the backward pass reaches the network's output; the hidden
+    layers, whose backward runs later, read it. No targets pass through ``forward``, and any batch
+    size works, in train or eval mode.
     """
 
     __slots__ = ("error",)
 
     def __init__(self) -> None:
-        self.error: Optional[Tensor] = None
+        self.error: Tensor | None = None
 
     def read(self, batch: int) -> Tensor:
         e = self.error
@@ -256,7 +256,7 @@ class WeightTransport:
     """The feedback "rule" ``B = W``: with it the feedback Functions compute backpropagation."""
 
     @staticmethod
-    def feedback(weight: Tensor, stored: Optional[Tensor]) -> Tensor:
+    def feedback(weight: Tensor, stored: Tensor | None) -> Tensor:
         return weight
 
 
@@ -264,19 +264,29 @@ class GivenFeedback:
     """The feedback "rule" ``B = stored``: a fixed matrix given by the caller."""
 
     @staticmethod
-    def feedback(weight: Tensor, stored: Optional[Tensor]) -> Tensor:
+    def feedback(weight: Tensor, stored: Tensor | None) -> Tensor:
         return stored
 
 
-def feedback_linear(x: Tensor, weight: Tensor, bias: Optional[Tensor], feedback: Tensor,
-                    manhattan: bool = False) -> Tensor:
+def feedback_linear(
+    x: Tensor, weight: Tensor, bias: Tensor | None, feedback: Tensor, manhattan: bool = False
+) -> Tensor:
     """``linear(x, weight, bias)`` whose backward uses the given ``feedback`` matrix for the input."""
     return FeedbackLinearFn.apply(x, weight, bias, feedback, GivenFeedback, manhattan)
 
 
-def feedback_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor], feedback: Tensor,
-                    stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups: int = 1,
-                    manhattan: bool = False) -> Tensor:
+def feedback_conv2d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    feedback: Tensor,
+    stride=(1, 1),
+    padding=(0, 0),
+    dilation=(1, 1),
+    groups: int = 1,
+    manhattan: bool = False,
+) -> Tensor:
     """``conv2d`` whose backward uses the given ``feedback`` kernel for the input."""
-    return FeedbackConv2dFn.apply(x, weight, bias, feedback, GivenFeedback, list(stride), list(padding),
-                                  list(dilation), groups, manhattan)
+    return FeedbackConv2dFn.apply(
+        x, weight, bias, feedback, GivenFeedback, list(stride), list(padding), list(dilation), groups, manhattan
+    )

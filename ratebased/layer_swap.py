@@ -20,10 +20,11 @@ True
 >>> plain[0].weight is fa[0].weight
 True
 """
+
 from __future__ import annotations
 
 import copy
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -47,8 +48,13 @@ __all__ = ["FEEDBACK_SPECS", "with_feedback", "true_gradient_view", "trainable_l
 
 #: Feedback rules that :func:`with_feedback` applies layer by layer ("bp" restores plain layers).
 FEEDBACK_SPECS: Registry[type] = Registry("feedback rule")
-for _cls in (RandomFeedback, DirectRandomFeedback, UniformSignSymmetry, FixedRandomSignSymmetry,
-             BatchRandomSignSymmetry):
+for _cls in (
+    RandomFeedback,
+    DirectRandomFeedback,
+    UniformSignSymmetry,
+    FixedRandomSignSymmetry,
+    BatchRandomSignSymmetry,
+):
     FEEDBACK_SPECS.register(_cls.name, _cls)
 
 
@@ -85,9 +91,19 @@ def _plain(layer: nn.Module) -> nn.Module:
     else:
         new = nn.Conv2d.__new__(nn.Conv2d)
         nn.Module.__init__(new)
-        for attr in ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
-                     "transposed", "output_padding", "groups", "padding_mode",
-                     "_reversed_padding_repeated_twice"):
+        for attr in (
+            "in_channels",
+            "out_channels",
+            "kernel_size",
+            "stride",
+            "padding",
+            "dilation",
+            "transposed",
+            "output_padding",
+            "groups",
+            "padding_mode",
+            "_reversed_padding_repeated_twice",
+        ):
             setattr(new, attr, getattr(layer, attr))
     new.weight = layer.weight
     new.bias = layer.bias
@@ -103,8 +119,15 @@ def _copy(model: nn.Module, share_parameters: bool) -> nn.Module:
     return copy.deepcopy(model, memo)
 
 
-def with_feedback(model: nn.Module, rule: str, *, seed: int = 0, manhattan: bool = False,
-                  output_layer: Optional[str] = None, share_parameters: bool = False) -> nn.Module:
+def with_feedback(
+    model: nn.Module,
+    rule: str,
+    *,
+    seed: int = 0,
+    manhattan: bool = False,
+    output_layer: str | None = None,
+    share_parameters: bool = False,
+) -> nn.Module:
     """Return a copy of ``model`` whose Linear/Conv2d layers learn by ``rule``.
 
     The caller's model is never modified. The forward pass of the copy is identical.
@@ -143,9 +166,7 @@ def with_feedback(model: nn.Module, rule: str, *, seed: int = 0, manhattan: bool
     if key != "bp":
         spec_cls = FEEDBACK_SPECS.get(rule) if key in FEEDBACK_SPECS else None
         if spec_cls is None:
-            raise ValueError(
-                f"unknown feedback rule {rule!r}; valid names: bp, {', '.join(FEEDBACK_SPECS.names())}"
-            )
+            raise ValueError(f"unknown feedback rule {rule!r}; valid names: bp, {', '.join(FEEDBACK_SPECS.names())}")
     elif manhattan:
         raise ValueError("manhattan=True changes the update rule; it is not available for 'bp'")
     check_finite(model)
@@ -165,8 +186,10 @@ def with_feedback(model: nn.Module, rule: str, *, seed: int = 0, manhattan: bool
         linears = [n for n, m in layers if isinstance(m, nn.Linear)]
         out_name = output_layer if output_layer is not None else (linears[-1] if linears else layers[-1][0])
         if out_name not in new_layers:
-            raise ValueError(f"output_layer {out_name!r} is not a Linear/Conv2d layer of the model; "
-                             f"layers: {', '.join(n for n, _ in layers)}")
+            raise ValueError(
+                f"output_layer {out_name!r} is not a Linear/Conv2d layer of the model; "
+                f"layers: {', '.join(n for n, _ in layers)}"
+            )
         out = new_layers[out_name]
         if not isinstance(out, nn.Linear):
             raise ValueError(

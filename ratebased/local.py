@@ -40,21 +40,22 @@ Examples
 >>> sorted(d)[:2]
 ['layers.0.bias', 'layers.0.weight']
 """
+
 from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .layer_swap import check_finite
+from .losses import LOSSES
 from .models import MLP, LeNet
 from .rules import LearningRule, register_rule
-from .losses import LOSSES
 
 __all__ = ["LocalErrors", "FixedRandomClassifier", "local_stages", "local_losses", "CLASSIFIERS"]
 
@@ -77,7 +78,7 @@ class FixedRandomClassifier(nn.Module):
     Shapes: input ``(N, features)`` or ``(N, C, H, W)``; output ``(N, n_classes)``.
     """
 
-    def __init__(self, weight: Tensor, pool: Optional[int] = None) -> None:
+    def __init__(self, weight: Tensor, pool: int | None = None) -> None:
         super().__init__()
         self.register_buffer("weight", weight)
         self.pool = pool
@@ -114,8 +115,12 @@ def _lenet_stages(model: LeNet) -> list[Stage]:
 
 
 def _lenet_features(model: LeNet, conv_pool: int) -> list[int]:
-    return [model.conv1.out_channels * conv_pool ** 2, model.conv2.out_channels * conv_pool ** 2,
-            model.fc1.out_features, model.fc2.out_features]
+    return [
+        model.conv1.out_channels * conv_pool**2,
+        model.conv2.out_channels * conv_pool**2,
+        model.fc1.out_features,
+        model.fc2.out_features,
+    ]
 
 
 # Supported model classes -> (stages, features of each hidden stage's classifier input, n_classes).
@@ -129,8 +134,10 @@ def _entry(model: nn.Module):
     for cls, stages, features, classes in _SUPPORTED:
         if isinstance(model, cls):
             return stages, features, classes
-    raise ValueError(f"local errors supports the models {', '.join(c.__name__ for c, *_ in _SUPPORTED)} "
-                     f"(model='mlp' or 'lenet'); got {type(model).__name__}")
+    raise ValueError(
+        f"local errors supports the models {', '.join(c.__name__ for c, *_ in _SUPPORTED)} "
+        f"(model='mlp' or 'lenet'); got {type(model).__name__}"
+    )
 
 
 def local_stages(model: nn.Module) -> list[Stage]:
@@ -141,13 +148,16 @@ def local_stages(model: nn.Module) -> list[Stage]:
 def _classifiers(model: nn.Module) -> nn.ModuleList:
     heads = getattr(model, CLASSIFIERS, None)
     if not isinstance(heads, nn.ModuleList):
-        raise ValueError("this model has no local classifiers; train the model returned by "
-                         "get_rule('local').prepare(model), not the original model")
+        raise ValueError(
+            "this model has no local classifiers; train the model returned by "
+            "get_rule('local').prepare(model), not the original model"
+        )
     return heads
 
 
-def local_losses(model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn,
-                 local_loss_fn: Optional[LossFn] = None) -> list[Tensor]:
+def local_losses(
+    model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, local_loss_fn: LossFn | None = None
+) -> list[Tensor]:
     """Every stage's loss, each stage fed its input detached (graphs attached, for autograd).
 
     ``loss_fn`` is the training loss (of the output stage); ``local_loss_fn`` (default: ``loss_fn``)
@@ -194,7 +204,7 @@ class LocalErrors(LearningRule):
 
     classifier_scale: float = 1.0
     conv_pool: int = 4
-    local_loss: Optional[str] = "mse"
+    local_loss: str | None = "mse"
 
     name = "local"
 

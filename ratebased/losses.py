@@ -21,9 +21,10 @@ Examples
 >>> LOSSES.get("mse")(logits, y, reduction="none").tolist()      # 0.5 * ||0 - onehot||^2
 [0.5, 0.5]
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

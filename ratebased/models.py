@@ -11,10 +11,11 @@ Examples
 >>> net(torch.zeros(5, 1, 28, 28)).shape
 torch.Size([5, 10])
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -50,13 +51,19 @@ class MLP(nn.Module):
     Shapes: input ``(N, *)`` with ``prod(*) == in_features``; output ``(N, out_features)``.
     """
 
-    def __init__(self, in_features: int, hidden: Sequence[int] = (256, 256), out_features: int = 10,
-                 activation: str = "relu", skip: bool = False, bias: bool = True) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        hidden: Sequence[int] = (256, 256),
+        out_features: int = 10,
+        activation: str = "relu",
+        skip: bool = False,
+        bias: bool = True,
+    ) -> None:
         super().__init__()
         hidden = tuple(int(h) for h in hidden)
         if in_features < 1 or out_features < 1 or any(h < 1 for h in hidden):
-            raise ValueError(f"layer sizes must be positive, got in={in_features}, hidden={hidden}, "
-                             f"out={out_features}")
+            raise ValueError(f"layer sizes must be positive, got in={in_features}, hidden={hidden}, out={out_features}")
         if skip and len(set(hidden)) > 1:
             raise ValueError(f"skip connections add h_(l-1) to h_l, so hidden widths must be equal; got {hidden}")
         self.in_features, self.hidden, self.out_features = int(in_features), hidden, int(out_features)
@@ -119,8 +126,9 @@ class LeNet(nn.Module):
     Shapes: input ``(N, in_channels, image_size, image_size)``; output ``(N, n_classes)``.
     """
 
-    def __init__(self, in_channels: int = 1, n_classes: int = 10, image_size: int = 28,
-                 activation: str = "relu") -> None:
+    def __init__(
+        self, in_channels: int = 1, n_classes: int = 10, image_size: int = 28, activation: str = "relu"
+    ) -> None:
         super().__init__()
         if image_size < 8:
             raise ValueError(f"LeNet needs images of at least 8x8 pixels, got {image_size}")
@@ -175,8 +183,14 @@ class ResNet(nn.Module):
     Shapes: input ``(N, in_channels, H, W)``; output ``(N, n_classes)``.
     """
 
-    def __init__(self, in_channels: int = 1, n_classes: int = 10, widths: Sequence[int] = (16, 32, 64),
-                 blocks: int = 1, activation: str = "relu") -> None:
+    def __init__(
+        self,
+        in_channels: int = 1,
+        n_classes: int = 10,
+        widths: Sequence[int] = (16, 32, 64),
+        blocks: int = 1,
+        activation: str = "relu",
+    ) -> None:
         super().__init__()
         act = ACTIVATIONS.get(activation)
         self.act = act

@@ -36,7 +36,8 @@ True
 from __future__ import annotations
 
 import warnings
-from typing import Generic, Iterator, TypeVar
+from collections.abc import Iterator
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -82,7 +83,9 @@ class Registry(Generic[T]):
         """Accept ``old`` as a deprecated spelling of the registered name ``new``."""
         old_key, new_key = self._normalise(old), self.canonical(new, warn=False)
         if old_key in self._items or old_key in self._aliases:
-            raise ValueError(f"{self.kind} {old_key!r} is already registered; registered names: {', '.join(self.names())}")
+            raise ValueError(
+                f"{self.kind} {old_key!r} is already registered; registered names: {', '.join(self.names())}"
+            )
         self._aliases[old_key] = new_key
 
     def canonical(self, name: str, *, warn: bool = True) -> str:

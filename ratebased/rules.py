@@ -20,11 +20,12 @@ Examples
 >>> sorted(grads)[:2]
 ['layers.0.bias', 'layers.0.weight']
 """
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import torch
 from torch import Tensor, nn
@@ -32,8 +33,7 @@ from torch import Tensor, nn
 from .layer_swap import with_feedback
 from .registry import Registry
 
-__all__ = ["LearningRule", "Backprop", "FeedbackFamily", "RULES", "get_rule", "available_rules",
-           "register_rule"]
+__all__ = ["LearningRule", "Backprop", "FeedbackFamily", "RULES", "get_rule", "available_rules", "register_rule"]
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -48,8 +48,9 @@ class LearningRule:
         """Return the copy of ``model`` this rule trains (the caller's model is never modified)."""
         raise NotImplementedError
 
-    def gradients(self, model: nn.Module, x: Tensor, y: Tensor,
-                  loss_fn: LossFn) -> tuple[Tensor, dict[str, Optional[Tensor]]]:
+    def gradients(
+        self, model: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn
+    ) -> tuple[Tensor, dict[str, Tensor | None]]:
         """Loss (a detached scalar) and the update direction of every trainable parameter."""
         raise NotImplementedError
 

@@ -67,12 +67,13 @@ Examples
 >>> grads["layers.0.weight"].shape
 torch.Size([8, 6])
 """
+
 from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -83,9 +84,18 @@ from .models import MLP
 from .rules import LearningRule, register_rule
 
 __all__ = [
-    "DifferenceTargetProp", "GaitProp", "difference_targets", "linear_grads", "dtp_updates",
-    "inverse_reconstruction_error", "scaled_inverse_difference", "gait_updates", "orthogonality_penalty",
-    "orthogonality_grad", "orthogonality_defect", "check_gait_model",
+    "DifferenceTargetProp",
+    "GaitProp",
+    "difference_targets",
+    "linear_grads",
+    "dtp_updates",
+    "inverse_reconstruction_error",
+    "scaled_inverse_difference",
+    "gait_updates",
+    "orthogonality_penalty",
+    "orthogonality_grad",
+    "orthogonality_defect",
+    "check_gait_model",
 ]
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -135,8 +145,9 @@ def _output_error(out: Tensor, y: Tensor, loss_fn: LossFn) -> tuple[Tensor, Tens
 
 
 # --------------------------------------------------------------------------------------------- DTP
-def difference_targets(hidden: Sequence[Tensor], top: Tensor,
-                       inverses: Sequence[Callable[[Tensor], Tensor]]) -> list[Tensor]:
+def difference_targets(
+    hidden: Sequence[Tensor], top: Tensor, inverses: Sequence[Callable[[Tensor], Tensor]]
+) -> list[Tensor]:
     """Difference-target-propagation targets of every hidden layer (Lee et al. 2015, arXiv 1412.7525).
 
     ``ĥ_K = top`` and, going down, ``ĥ_k = h_k + g_{k+1}(ĥ_{k+1}) - g_{k+1}(h_{k+1})``.
@@ -167,8 +178,10 @@ def difference_targets(hidden: Sequence[Tensor], top: Tensor,
             [1.2500, 1.2500, 1.2500]])
     """
     if len(inverses) != len(hidden) - 1:
-        raise ValueError(f"need one inverse per hidden layer above the first: {len(hidden)} hidden layers "
-                         f"but {len(inverses)} inverses")
+        raise ValueError(
+            f"need one inverse per hidden layer above the first: {len(hidden)} hidden layers "
+            f"but {len(inverses)} inverses"
+        )
     targets = [top]
     for k in range(len(hidden) - 2, -1, -1):
         g = inverses[k]
@@ -191,13 +204,24 @@ def _dtp_inverses(model: MLP, phi: Activation) -> dict[int, _Inverse]:
     inv = getattr(model, INVERSES, None)
     needed = [str(i) for i in range(1, len(model.layers) - 1)]
     if not isinstance(inv, nn.ModuleDict) or sorted(inv.keys()) != sorted(needed):
-        raise ValueError("this MLP has no DTP inverses (or the wrong ones); train the model returned by "
-                         "get_rule('dtp').prepare(model), not the original model")
+        raise ValueError(
+            "this MLP has no DTP inverses (or the wrong ones); train the model returned by "
+            "get_rule('dtp').prepare(model), not the original model"
+        )
     return {int(k): _Inverse(inv[k], phi, model.skips_into(int(k))) for k in needed}
 
 
-def dtp_updates(model: MLP, x: Tensor, y: Tensor, loss_fn: LossFn, *, top_lr: float, noise_std: float = 0.0,
-                noise: Optional[Sequence[Tensor]] = None, inverse_activation: str = "tanh"):
+def dtp_updates(
+    model: MLP,
+    x: Tensor,
+    y: Tensor,
+    loss_fn: LossFn,
+    *,
+    top_lr: float,
+    noise_std: float = 0.0,
+    noise: Sequence[Tensor] | None = None,
+    inverse_activation: str = "tanh",
+):
     """DTP update directions of every parameter, with the inverses' corruption noise given.
 
     Parameters
@@ -226,7 +250,7 @@ def dtp_updates(model: MLP, x: Tensor, y: Tensor, loss_fn: LossFn, *, top_lr: fl
     with torch.no_grad():
         pre, post = model.trace(x)
     loss, err = _output_error(post[-1], y, loss_fn)
-    directions: dict[str, Optional[Tensor]] = {}
+    directions: dict[str, Tensor | None] = {}
     last = layers[-1]
     with torch.no_grad():
         _put(directions, f"layers.{n_layers - 1}", last, *linear_grads(err, post[-2]))
@@ -330,8 +354,15 @@ class DifferenceTargetProp(LearningRule):
         return new
 
     def gradients(self, model, x, y, loss_fn):
-        loss, directions, _ = dtp_updates(_require_mlp(model, "DTP"), x, y, loss_fn, top_lr=self.top_lr,
-                                          noise_std=self.noise, inverse_activation=self.inverse_activation)
+        loss, directions, _ = dtp_updates(
+            _require_mlp(model, "DTP"),
+            x,
+            y,
+            loss_fn,
+            top_lr=self.top_lr,
+            noise_std=self.noise,
+            inverse_activation=self.inverse_activation,
+        )
         return loss, directions
 
 
@@ -365,8 +396,10 @@ def check_gait_model(model: nn.Module) -> MLP:
             "(relu maps every negative input to 0); use activation='leaky_relu' (the paper's choice)"
         )
     if model.skip:
-        raise ValueError("GAIT-prop needs exact layer inverses; a skip layer h + f(W h + b) has no closed-form "
-                         "inverse: use skip=False (skip connections are supported by 'dtp')")
+        raise ValueError(
+            "GAIT-prop needs exact layer inverses; a skip layer h + f(W h + b) has no closed-form "
+            "inverse: use skip=False (skip connections are supported by 'dtp')"
+        )
     if len(set(model.hidden)) > 1:
         raise ValueError(
             f"GAIT-prop needs square (invertible) hidden-to-hidden layers, got hidden widths {model.hidden}; "
@@ -447,8 +480,16 @@ def _solve_right(a: Tensor, b: Tensor) -> Tensor:
     return torch.linalg.solve_ex(a, b, left=False, check_errors=False)[0]
 
 
-def gait_updates(model: MLP, x: Tensor, y: Tensor, loss_fn: LossFn, *, gamma: float, orthogonality: float = 0.0,
-                 dtype: Optional[torch.dtype] = None):
+def gait_updates(
+    model: MLP,
+    x: Tensor,
+    y: Tensor,
+    loss_fn: LossFn,
+    *,
+    gamma: float,
+    orthogonality: float = 0.0,
+    dtype: torch.dtype | None = None,
+):
     """GAIT-prop update directions of every parameter (scaled-difference form; see the module notes).
 
     Parameters
@@ -476,7 +517,7 @@ def gait_updates(model: MLP, x: Tensor, y: Tensor, loss_fn: LossFn, *, gamma: fl
     loss, err = _output_error(post[-1], y, loss_fn)
     cdt = dtype or post[0].dtype
     n = x.shape[0]
-    directions: dict[str, Optional[Tensor]] = {}
+    directions: dict[str, Tensor | None] = {}
     errors: list[Tensor] = []
     with torch.no_grad():
         d = err.to(cdt) * n  # D_L = h_L - t_L: the per-sample output error
@@ -568,8 +609,9 @@ class GaitProp(LearningRule):
             gen = torch.Generator().manual_seed(int(seed))
             for layer in list(new.layers)[1:]:
                 rows, cols = layer.weight.shape
-                q, r = torch.linalg.qr(torch.randn(max(rows, cols), min(rows, cols), generator=gen,
-                                                   dtype=torch.float64))
+                q, r = torch.linalg.qr(
+                    torch.randn(max(rows, cols), min(rows, cols), generator=gen, dtype=torch.float64)
+                )
                 q = q * torch.sign(torch.diagonal(r))  # Haar-distributed
                 w = q.t() if rows < cols else q
                 with torch.no_grad():
@@ -578,8 +620,9 @@ class GaitProp(LearningRule):
 
     def gradients(self, model, x, y, loss_fn):
         dtype = torch.float64 if self.precision == "float64" else None
-        loss, directions, _ = gait_updates(model, x, y, loss_fn, gamma=self.gamma,
-                                           orthogonality=self.orthogonality, dtype=dtype)
+        loss, directions, _ = gait_updates(
+            model, x, y, loss_fn, gamma=self.gamma, orthogonality=self.orthogonality, dtype=dtype
+        )
         return loss, directions
 
 

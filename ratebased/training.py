@@ -15,10 +15,11 @@ Examples
 >>> 0 < loss < 5
 True
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import torch
 from torch import Tensor, nn
@@ -26,8 +27,19 @@ from torch import Tensor, nn
 from .losses import LOSSES, mse_onehot  # re-exported: the loss registry lives in ratebased.losses
 from .registry import Registry
 
-__all__ = ["TrainConfig", "LOSSES", "mse_onehot", "OPTIMIZERS", "make_optimizer", "make_scheduler", "epoch_permutation",
-           "train_step", "train_epoch", "evaluate", "check_inputs"]
+__all__ = [
+    "TrainConfig",
+    "LOSSES",
+    "mse_onehot",
+    "OPTIMIZERS",
+    "make_optimizer",
+    "make_scheduler",
+    "epoch_permutation",
+    "train_step",
+    "train_epoch",
+    "evaluate",
+    "check_inputs",
+]
 
 
 @dataclass(frozen=True)
@@ -70,8 +82,9 @@ class TrainConfig:
 
 OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("optimizer")
 OPTIMIZERS.register("adam", lambda params, lr, wd: torch.optim.Adam(params, lr=lr, weight_decay=wd))
-OPTIMIZERS.register("sgd", lambda params, lr, wd: torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True,
-                                                                   weight_decay=wd))
+OPTIMIZERS.register(
+    "sgd", lambda params, lr, wd: torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=wd)
+)
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -93,7 +106,7 @@ def epoch_permutation(n: int, seed: int, epoch: int, device) -> Tensor:
     return torch.randperm(n, generator=g).to(device)
 
 
-def check_inputs(x: Tensor, y: Tensor, n_classes: Optional[int] = None) -> None:
+def check_inputs(x: Tensor, y: Tensor, n_classes: int | None = None) -> None:
     """Reject NaN/inf inputs, mismatched lengths and out-of-range labels with a clear message."""
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"inputs have {x.shape[0]} samples but labels have {y.shape[0]}")
@@ -103,8 +116,7 @@ def check_inputs(x: Tensor, y: Tensor, n_classes: Optional[int] = None) -> None:
         raise ValueError(f"labels must lie in [0, {n_classes}); got range [{int(y.min())}, {int(y.max())}]")
 
 
-def train_step(model: nn.Module, rule, x: Tensor, y: Tensor, optimizer: torch.optim.Optimizer,
-               loss_fn) -> Tensor:
+def train_step(model: nn.Module, rule, x: Tensor, y: Tensor, optimizer: torch.optim.Optimizer, loss_fn) -> Tensor:
     """One update: the rule's directions become ``.grad``; the optimizer steps. Returns the loss."""
     loss, directions = rule.gradients(model, x, y, loss_fn)
     for name, p in model.named_parameters():
@@ -114,8 +126,19 @@ def train_step(model: nn.Module, rule, x: Tensor, y: Tensor, optimizer: torch.op
     return loss
 
 
-def train_epoch(model: nn.Module, rule, x: Tensor, y: Tensor, optimizer: torch.optim.Optimizer, loss_fn, *,
-                batch_size: int, seed: int, epoch: int, on_batch: Optional[Callable[[int], None]] = None) -> float:
+def train_epoch(
+    model: nn.Module,
+    rule,
+    x: Tensor,
+    y: Tensor,
+    optimizer: torch.optim.Optimizer,
+    loss_fn,
+    *,
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    on_batch: Callable[[int], None] | None = None,
+) -> float:
     """Train one epoch over ``(x, y)`` (already on the model's device); returns the mean batch loss.
 
     Raises
@@ -129,7 +152,7 @@ def train_epoch(model: nn.Module, rule, x: Tensor, y: Tensor, optimizer: torch.o
     total = torch.zeros((), device=x.device, dtype=torch.float64)
     steps = 0
     for start in range(0, n, batch_size):
-        idx = perm[start:start + batch_size]
+        idx = perm[start : start + batch_size]
         loss = train_step(model, rule, x[idx], y[idx], optimizer, loss_fn)
         total += loss.double()
         steps += 1
@@ -150,7 +173,7 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 1000) 
     model.eval()
     correct = 0
     for start in range(0, x.shape[0], batch_size):
-        out = model(x[start:start + batch_size])
-        correct += int((out.argmax(1) == y[start:start + batch_size]).sum())
+        out = model(x[start : start + batch_size])
+        correct += int((out.argmax(1) == y[start : start + batch_size]).sum())
     model.train(was)
     return correct / max(x.shape[0], 1)

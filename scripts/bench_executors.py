@@ -18,6 +18,7 @@ Example
     python scripts/bench_executors.py --workers 2 --json runs/bench_executors.json
     python scripts/bench_executors.py -- --dataset iris --seeds 0     # arguments after -- go to compare.py
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,10 +31,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from bridges.io import atomic_write_json
 from bridges.provenance import versions
+
+ROOT = Path(__file__).resolve().parents[1]
 
 _CALIBRATION = """
 import time, torch
@@ -63,8 +64,18 @@ def calibrate(workers: int, n_py: int, n_torch: int) -> dict:
 
 def run_compare(executor: str, workers: int, out: Path, cache: Path, extra: list[str]) -> float:
     env = dict(os.environ, BIOPLAUSIBLE_BRIAN_CACHE=str(cache))
-    cmd = [sys.executable, str(ROOT / "scripts" / "compare.py"), "--executor", executor, "--workers", str(workers),
-           "--out", str(out), "--quiet", *extra]
+    cmd = [
+        sys.executable,
+        str(ROOT / "scripts" / "compare.py"),
+        "--executor",
+        executor,
+        "--workers",
+        str(workers),
+        "--out",
+        str(out),
+        "--quiet",
+        *extra,
+    ]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
@@ -85,14 +96,21 @@ def task_seconds(out: Path) -> float:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
-    own = argv[:argv.index("--")] if "--" in argv else argv
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    own = argv[: argv.index("--")] if "--" in argv else argv
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--work-dir", default=None, help="where the two results directories and caches go "
-                   "(default: a temporary directory, removed afterwards)")
-    p.add_argument("--calibration-size", type=float, default=1.0,
-                   help="scale of the calibration workload (1.0: ~5 s alone on a 2024 x86 core)")
+    p.add_argument(
+        "--work-dir",
+        default=None,
+        help="where the two results directories and caches go (default: a temporary directory, removed afterwards)",
+    )
+    p.add_argument(
+        "--calibration-size",
+        type=float,
+        default=1.0,
+        help="scale of the calibration workload (1.0: ~5 s alone on a 2024 x86 core)",
+    )
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = p.parse_args(own)
     if args.workers < 2:
@@ -105,8 +123,11 @@ def main(argv=None) -> int:
         work = Path(args.work_dir) if args.work_dir else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         before = calibrate(args.workers, n_py, n_torch)
-        print(f"machine ceiling before: {before['ceiling']:.2f}x "
-              f"(alone {before['alone_s']:.1f} s, together {max(before['together_s']):.1f} s)", flush=True)
+        print(
+            f"machine ceiling before: {before['ceiling']:.2f}x "
+            f"(alone {before['alone_s']:.1f} s, together {max(before['together_s']):.1f} s)",
+            flush=True,
+        )
         seconds, rows, busy = {}, {}, {}
         for ex in ("sequential", "local"):
             out, cache = work / f"results-{ex}", work / f"brian-cache-{ex}"
@@ -117,24 +138,43 @@ def main(argv=None) -> int:
             rows[ex], busy[ex] = read_rows(out), task_seconds(out)
             print(f"{ex:<10} {seconds[ex]:8.1f} s  ({len(rows[ex])} result rows)", flush=True)
         after = calibrate(args.workers, n_py, n_torch)
-        print(f"machine ceiling after:  {after['ceiling']:.2f}x "
-              f"(alone {after['alone_s']:.1f} s, together {max(after['together_s']):.1f} s)")
+        print(
+            f"machine ceiling after:  {after['ceiling']:.2f}x "
+            f"(alone {after['alone_s']:.1f} s, together {max(after['together_s']):.1f} s)"
+        )
     ratio = seconds["sequential"] / seconds["local"]
     ceiling = (before["ceiling"] + after["ceiling"]) / 2
     identical = rows["sequential"] == rows["local"]
     inflation = busy["local"] / busy["sequential"]
-    print(f"task time summed over tasks: sequential {busy['sequential']:.1f} s, local {busy['local']:.1f} s: "
-          f"tasks ran {inflation:.2f}x slower side by side (ratio possible at that slowdown: "
-          f"{args.workers / inflation:.2f}x)")
-    print(f"ratio sequential / local ({args.workers} workers): {ratio:.2f}x; machine ceiling {ceiling:.2f}x; "
-          f"parallel efficiency {ratio / ceiling:.0%}; identical results: {identical}")
+    print(
+        f"task time summed over tasks: sequential {busy['sequential']:.1f} s, local {busy['local']:.1f} s: "
+        f"tasks ran {inflation:.2f}x slower side by side (ratio possible at that slowdown: "
+        f"{args.workers / inflation:.2f}x)"
+    )
+    print(
+        f"ratio sequential / local ({args.workers} workers): {ratio:.2f}x; machine ceiling {ceiling:.2f}x; "
+        f"parallel efficiency {ratio / ceiling:.0%}; identical results: {identical}"
+    )
     if args.json:
-        atomic_write_json(args.json, {
-            "seconds": seconds, "ratio": ratio, "task_seconds": busy, "task_slowdown": inflation,
-            "workers": args.workers, "calibration_before": before, "calibration_after": after, "ceiling": ceiling, "identical_results": identical,
-            "rows": len(rows["sequential"]), "compare_args": extra, "cpu_count": os.cpu_count(),
-            "versions": versions(), "command": " ".join(["bench_executors.py", *argv]),
-        })
+        atomic_write_json(
+            args.json,
+            {
+                "seconds": seconds,
+                "ratio": ratio,
+                "task_seconds": busy,
+                "task_slowdown": inflation,
+                "workers": args.workers,
+                "calibration_before": before,
+                "calibration_after": after,
+                "ceiling": ceiling,
+                "identical_results": identical,
+                "rows": len(rows["sequential"]),
+                "compare_args": extra,
+                "cpu_count": os.cpu_count(),
+                "versions": versions(),
+                "command": " ".join(["bench_executors.py", *argv]),
+            },
+        )
     return 0 if identical else 1
 
 

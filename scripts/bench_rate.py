@@ -20,14 +20,12 @@ Example
 -------
     python scripts/bench_rate.py --data-root ../shared/data --repeats 3 --json bench.json
 """
+
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from pathlib import Path
-
 
 import torch
 from tqdm import tqdm
@@ -89,6 +87,7 @@ def main(argv=None) -> int:
     # warm-up: a few batches per rule (allocator, kernels)
     for rule, model, opt in setups.values():
         rb.train_epoch(model, rule, x[:1024], y[:1024], opt, loss_fn, batch_size=args.batch_size, seed=0, epoch=0)
+
     def timed(model, rule, opt, xs, ys, epoch):
         if dev.type == "cuda":
             torch.cuda.synchronize()
@@ -116,11 +115,17 @@ def main(argv=None) -> int:
     seg = {r: sum(v) for r, v in seg_best.items()}
     bp, bp_seg = best["bp"], seg["bp"]
     result = {
-        "data": data_name, "model": f"MLP 784-{'-'.join(map(str, hidden))}-10", "batch_size": args.batch_size,
-        "device": str(dev), "threads": torch.get_num_threads(), "repeats": args.repeats,
+        "data": data_name,
+        "model": f"MLP 784-{'-'.join(map(str, hidden))}-10",
+        "batch_size": args.batch_size,
+        "device": str(dev),
+        "threads": torch.get_num_threads(),
+        "repeats": args.repeats,
         "segments": len(cuts) - 1,
-        "seconds_per_epoch": seg, "ratio_to_bp": {r: seg[r] / bp_seg for r in rules},
-        "seconds_per_epoch_fastest_epoch": best, "ratio_to_bp_fastest_epoch": {r: best[r] / bp for r in rules},
+        "seconds_per_epoch": seg,
+        "ratio_to_bp": {r: seg[r] / bp_seg for r in rules},
+        "seconds_per_epoch_fastest_epoch": best,
+        "ratio_to_bp_fastest_epoch": {r: best[r] / bp for r in rules},
         "versions": versions(),
         "command": " ".join(["bench_rate.py", *(argv if argv is not None else sys.argv[1:])]),
     }

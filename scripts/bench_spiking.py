@@ -19,6 +19,7 @@ Example
 -------
     python scripts/bench_spiking.py --n-naive 10 --n-project 200 --json bench.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,6 @@ import os
 import sys
 import time
 from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
 
 import brian2 as b2
 import numpy as np
@@ -37,9 +36,13 @@ from spiking.backend.device import reset_device, use_target
 from spiking.backend.engine import StandaloneEngine
 from spiking.network import build_network, set_sample
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[1], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n")[1], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--n-naive", type=int, default=10, help="samples run naively (one run() each)")
     p.add_argument("--n-project", type=int, default=200, help="samples per standalone chunk")
     p.add_argument("--naive-target", default="cython", choices=["cython", "numpy"])
@@ -53,12 +56,20 @@ def parse_args(argv=None) -> argparse.Namespace:
 def bench_config() -> spk.NetworkConfig:
     params = spk.STDPAssociationParams(
         hidden_lif=spk.LIFParams(tau_m_ms=100.0, t_ref_ms=5.0, theta_plus_mV=0.05, tau_theta_ms=1e7),
-        input_stdp=spk.STDPParams(eta_plus_mV=0.01, eta_minus_mV=0.0001, x_offset=0.4, w_max_mV=1.0,
-                                  norm_total_mV=78.0, w_init_max_mV=0.3),
+        input_stdp=spk.STDPParams(
+            eta_plus_mV=0.01, eta_minus_mV=0.0001, x_offset=0.4, w_max_mV=1.0, norm_total_mV=78.0, w_init_max_mV=0.3
+        ),
         inhibition_mV=17.0,
     )
-    return spk.NetworkConfig(rule="stdp-association", n_in=784, hidden=(100,), n_out=10, max_rate_hz=63.75,
-                             sim=spk.SimParams(dt_ms=0.1, t_present_ms=350.0, t_rest_ms=150.0), params=params)
+    return spk.NetworkConfig(
+        rule="stdp-association",
+        n_in=784,
+        hidden=(100,),
+        n_out=10,
+        max_rate_hz=63.75,
+        sim=spk.SimParams(dt_ms=0.1, t_present_ms=350.0, t_rest_ms=150.0),
+        params=params,
+    )
 
 
 def load_images(root: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
@@ -95,8 +106,14 @@ def bench_naive(cfg, state, rates, labels, target: str, seed: int) -> dict:
         spikes = int(built.count_mons["h1"].num_spikes)
     finally:
         reset_device()
-    return {"target": target, "samples": n, "wall_s": wall, "samples_per_s": n / wall, "first_run_s": first,
-            "h1_spikes": spikes}
+    return {
+        "target": target,
+        "samples": n,
+        "wall_s": wall,
+        "samples_per_s": n / wall,
+        "first_run_s": first,
+        "h1_spikes": spikes,
+    }
 
 
 def bench_project(cfg, state, rates, labels, seed: int, cache_dir) -> dict:
@@ -111,9 +128,16 @@ def bench_project(cfg, state, rates, labels, seed: int, cache_dir) -> dict:
         wall = time.perf_counter() - t0
     finally:
         eng.close()
-    return {"target": "cpp_standalone", "samples": n, "wall_s": wall, "samples_per_s": n / wall,
-            "binary_s": res.wall_s, "first_chunk_s": first, "build_s": eng.build_s,
-            "h1_spikes": int(res.layer_counts["h1"].sum())}
+    return {
+        "target": "cpp_standalone",
+        "samples": n,
+        "wall_s": wall,
+        "samples_per_s": n / wall,
+        "binary_s": res.wall_s,
+        "first_chunk_s": first,
+        "build_s": eng.build_s,
+        "h1_spikes": int(res.layer_counts["h1"].sum()),
+    }
 
 
 def main(argv=None) -> int:
@@ -125,22 +149,33 @@ def main(argv=None) -> int:
     x, y, source = load_images(args.data_root, max(args.n_naive, args.n_project), args.seed)
     rates = spk.poisson_rates(x, cfg.max_rate_hz)
     naive = bench_naive(cfg, state, rates[: args.n_naive], y[: args.n_naive], args.naive_target, args.seed)
-    print(f"naive   ({naive['target']}, one run() per sample): {naive['samples_per_s']:.3f} samples/s "
-          f"({naive['samples']} samples, {naive['wall_s']:.1f} s; first run incl. compile {naive['first_run_s']:.1f} s)")
+    print(
+        f"naive   ({naive['target']}, one run() per sample): {naive['samples_per_s']:.3f} samples/s "
+        f"({naive['samples']} samples, {naive['wall_s']:.1f} s; first run incl. compile {naive['first_run_s']:.1f} s)"
+    )
     proj = bench_project(cfg, state, rates[: args.n_project], y[: args.n_project], args.seed, args.cache_dir)
-    print(f"project (cpp_standalone, TimedArray chunk + run_args): {proj['samples_per_s']:.3f} samples/s "
-          f"({proj['samples']} samples, {proj['wall_s']:.1f} s; build {proj['build_s']:.1f} s)")
+    print(
+        f"project (cpp_standalone, TimedArray chunk + run_args): {proj['samples_per_s']:.3f} samples/s "
+        f"({proj['samples']} samples, {proj['wall_s']:.1f} s; build {proj['build_s']:.1f} s)"
+    )
     ratio = proj["samples_per_s"] / naive["samples_per_s"]
     print(f"speed-up: {ratio:.1f}x")
     if args.json:
         from bridges.io import atomic_write_json
         from bridges.provenance import versions
 
-        atomic_write_json(args.json, {
-            "network": "784 Poisson -> 100 LIF STDP (+10 association), 350 ms + 150 ms per sample, dt 0.1 ms",
-            "inputs": source, "naive": naive, "project": proj, "speedup": ratio, "cpu_count": os.cpu_count(),
-            "versions": versions(),
-        })
+        atomic_write_json(
+            args.json,
+            {
+                "network": "784 Poisson -> 100 LIF STDP (+10 association), 350 ms + 150 ms per sample, dt 0.1 ms",
+                "inputs": source,
+                "naive": naive,
+                "project": proj,
+                "speedup": ratio,
+                "cpu_count": os.cpu_count(),
+                "versions": versions(),
+            },
+        )
     return 0
 
 

@@ -13,6 +13,7 @@ Examples
 
 An interrupted comparison, run again with the same --out, recomputes nothing that finished.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,9 @@ from bridges.tasks import EXECUTORS, default_executor, result_path, run_tasks
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[1],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n")[1], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--dataset", default="digits")
     p.add_argument("--classes", type=int_list, default=None, help="keep only these classes, e.g. 4,9")
     p.add_argument("--rules", type=name_list, default=DEFAULT_RULES)
@@ -54,14 +56,28 @@ def parse_args(argv=None):
     p.add_argument("--n-eval", type=int, default=None, help="test samples per rate model (default: all)")
     p.add_argument("--n-eval-spiking", type=int, default=100, help="test samples per spiking model")
     p.add_argument("--eot-samples", type=int, default=4)
-    p.add_argument("--rate-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a rate-run field for every rate rule (JSON value), e.g. epochs=5")
-    p.add_argument("--spiking-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a spiking-run field, e.g. epochs=2 or target=numpy")
+    p.add_argument(
+        "--rate-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a rate-run field for every rate rule (JSON value), e.g. epochs=5",
+    )
+    p.add_argument(
+        "--spiking-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a spiking-run field, e.g. epochs=2 or target=numpy",
+    )
     p.add_argument("--data-root", default=None)
     p.add_argument("--out", default=None, help="results directory (default runs/compare-<dataset>)")
-    p.add_argument("--executor", default=None, choices=EXECUTORS,
-                   help="sequential, local (process pool; default when >1 core is free) or ray")
+    p.add_argument(
+        "--executor",
+        default=None,
+        choices=EXECUTORS,
+        help="sequential, local (process pool; default when >1 core is free) or ray",
+    )
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--ray-address", default=None, help="address of a running Ray cluster ('auto' or host:port)")
     p.add_argument("--quiet", action="store_true")
@@ -72,10 +88,22 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        cfg = CompareConfig(dataset=args.dataset, classes=args.classes, rules=args.rules, epsilons=args.epsilons,
-                            seeds=args.seeds, methods=args.methods, pgd_steps=args.pgd_steps, sources=args.sources,
-                            n_eval=args.n_eval, n_eval_spiking=args.n_eval_spiking, eot_samples=args.eot_samples,
-                            data_root=args.data_root, rate=key_values(args.rate_option), spiking=key_values(args.spiking_option))
+        cfg = CompareConfig(
+            dataset=args.dataset,
+            classes=args.classes,
+            rules=args.rules,
+            epsilons=args.epsilons,
+            seeds=args.seeds,
+            methods=args.methods,
+            pgd_steps=args.pgd_steps,
+            sources=args.sources,
+            n_eval=args.n_eval,
+            n_eval_spiking=args.n_eval_spiking,
+            eot_samples=args.eot_samples,
+            data_root=args.data_root,
+            rate=key_values(args.rate_option),
+            spiking=key_values(args.spiking_option),
+        )
         tasks = build_tasks(cfg)
     except (ValueError, ImportError, argparse.ArgumentTypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -85,14 +113,24 @@ def main(argv=None) -> int:
     n_train = sum(1 for t in tasks if t.fn is train_task)
     n_eval = sum(1 for t in tasks if t.fn is eval_task)
     n_compile = len(tasks) - n_train - n_eval
-    desc = (f"{executor}: " + (f"{n_compile} compilations, " if n_compile else "")
-            + f"{n_train} trainings, {n_eval} evaluations")
+    desc = (
+        f"{executor}: "
+        + (f"{n_compile} compilations, " if n_compile else "")
+        + f"{n_train} trainings, {n_eval} evaluations"
+    )
     bar = None if args.quiet else tqdm(total=len(tasks), desc=desc, unit="task")
     t0 = time.perf_counter()
     try:
-        run_tasks(tasks, out, executor=executor, workers=args.workers, ray_address=args.ray_address,
-                  on_done=(lambda t, r: bar.update(1)) if bar is not None else None,
-                  worker_init=worker_init, session=worker_session)
+        run_tasks(
+            tasks,
+            out,
+            executor=executor,
+            workers=args.workers,
+            ray_address=args.ray_address,
+            on_done=(lambda t, r: bar.update(1)) if bar is not None else None,
+            worker_init=worker_init,
+            session=worker_session,
+        )
     except (ValueError, ImportError, RuntimeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -101,9 +139,11 @@ def main(argv=None) -> int:
             bar.close()
     wall = time.perf_counter() - t0
     rows = merge(tasks, out)
-    trains = {t.key: read_json(result_path(out, t.key))["result"] | {"rule": t.spec["rule"],
-                                                                     "seed": t.spec["config"]["seed"]}
-              for t in tasks if t.fn is train_task}
+    trains = {
+        t.key: read_json(result_path(out, t.key))["result"] | {"rule": t.spec["rule"], "seed": t.spec["config"]["seed"]}
+        for t in tasks
+        if t.fn is train_task
+    }
     command = " ".join(["compare.py", *(argv if argv is not None else sys.argv[1:])])
     rep = write_report(out, cfg, rows, trains, command, versions(), wall_s=wall)
     print(f"{len(rows)} result rows in {wall:.0f} s ({executor}); report: {out / 'report.md'}")

@@ -10,6 +10,7 @@ Writes DIR2/conversion.json (source accuracy; converted accuracy per step count 
 on the whole test set, and in Brian2, on the first --n-brian test images; their agreement; samples
 per second of each simulator) and DIR2/conversion.png (accuracy against steps).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,13 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from bridges.cli import int_list
 from bridges.ann2snn import IFNetworkTwin, normalise, poisson_spikes
+from bridges.cli import int_list
 from bridges.io import atomic_write_bytes, atomic_write_json
 from bridges.provenance import seed_everything, versions
 from bridges.runs.rate import load_rate_data, load_rate_model
@@ -55,8 +55,9 @@ def plot(result: dict, ax=None):
     ax.minorticks_off()
     ax.set_xlabel("simulation steps")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"{result['rule']} MLP -> IF SNN ({result['normalisation']} norm., {result['input']} input)",
-                 fontsize=9)
+    ax.set_title(
+        f"{result['rule']} MLP -> IF SNN ({result['normalisation']} norm., {result['input']} input)", fontsize=9
+    )
     ax.legend(fontsize=7, loc="lower right")
     return ax
 
@@ -69,8 +70,12 @@ def main(argv=None) -> int:
     p.add_argument("--normalisation", default="percentile", choices=["max", "percentile"])
     p.add_argument("--percentile", type=float, default=99.9)
     p.add_argument("--n-norm", type=int, default=10000, help="training samples used for normalisation")
-    p.add_argument("--input", default="current", choices=["current", "poisson"],
-                   help="constant current into the first layer, or Poisson input spikes")
+    p.add_argument(
+        "--input",
+        default="current",
+        choices=["current", "poisson"],
+        help="constant current into the first layer, or Poisson input spikes",
+    )
     p.add_argument("--max-rate", type=float, default=1.0, help="Poisson firing probability per step at x=1")
     p.add_argument("--n-brian", type=int, default=1000, help="test images simulated in Brian2")
     p.add_argument("--target", default="cpp_standalone", help="Brian2 target: cpp_standalone, cython, numpy")
@@ -113,11 +118,11 @@ def main(argv=None) -> int:
     spike_gen = torch.Generator().manual_seed(args.seed + 1)
     t0 = time.perf_counter()
     for start in tqdm(range(0, len(x_te), args.batch_size), desc="snntorch twin", unit="batch"):
-        xb = x_te[start:start + args.batch_size]
+        xb = x_te[start : start + args.batch_size]
         inp = xb if mode == "current" else poisson_spikes(xb, T, max_rate=args.max_rate, generator=spike_gen)
         counts = twin.output_counts_at(inp.to(dev), args.steps, mode)
         for s in args.steps:
-            correct[s] += int((counts[s].argmax(1).cpu() == y_te[start:start + args.batch_size]).sum())
+            correct[s] += int((counts[s].argmax(1).cpu() == y_te[start : start + args.batch_size]).sum())
     if dev.type == "cuda":
         torch.cuda.synchronize()
     twin_s = time.perf_counter() - t0
@@ -138,7 +143,7 @@ def main(argv=None) -> int:
     t1 = time.perf_counter()
     twin_counts = {}
     for start in range(0, nb, args.batch_size):
-        c = twin.output_counts_at(twin_in[start:start + args.batch_size].to(dev), args.steps, mode)
+        c = twin.output_counts_at(twin_in[start : start + args.batch_size].to(dev), args.steps, mode)
         for s in args.steps:
             twin_counts.setdefault(s, []).append(c[s].cpu())
     if dev.type == "cuda":
@@ -153,18 +158,35 @@ def main(argv=None) -> int:
         agree[str(s)] = float((bc.argmax(1) == tc.argmax(1)).mean())
         count_equal[str(s)] = float((bc == tc).all(1).mean())
     result = {
-        "model_dir": str(args.model), "rule": cfg.rule, "dataset": cfg.dataset, "source_accuracy": source_acc,
-        "steps": list(args.steps), "normalisation": args.normalisation,
+        "model_dir": str(args.model),
+        "rule": cfg.rule,
+        "dataset": cfg.dataset,
+        "source_accuracy": source_acc,
+        "steps": list(args.steps),
+        "normalisation": args.normalisation,
         "percentile": args.percentile if args.normalisation == "percentile" else 100.0,
-        "scales": conv.scales, "input": args.input, "max_rate": args.max_rate,
-        "twin_accuracy": twin_acc, "brian2_accuracy": brian_acc, "n_brian": nb, "n_test": len(x_te),
-        "brian2_twin_prediction_agreement": agree, "brian2_twin_identical_output_counts": count_equal,
+        "scales": conv.scales,
+        "input": args.input,
+        "max_rate": args.max_rate,
+        "twin_accuracy": twin_acc,
+        "brian2_accuracy": brian_acc,
+        "n_brian": nb,
+        "n_test": len(x_te),
+        "brian2_twin_prediction_agreement": agree,
+        "brian2_twin_identical_output_counts": count_equal,
         "loss_at_max_steps_points": 100 * (source_acc - twin_acc[str(T)]),
-        "speed": {"twin_samples_per_s": nb / twin_same_s, "brian2_samples_per_s": nb / res.wall_s,
-                  "twin_device": str(dev), "brian2_target": res.target, "steps": T,
-                  "brian2_wall_s_including_build": res.wall_s, "twin_wall_s_same_images": twin_same_s,
-                  "twin_wall_s_full_test": twin_s},
-        "seed": args.seed, "versions": versions(),
+        "speed": {
+            "twin_samples_per_s": nb / twin_same_s,
+            "brian2_samples_per_s": nb / res.wall_s,
+            "twin_device": str(dev),
+            "brian2_target": res.target,
+            "steps": T,
+            "brian2_wall_s_including_build": res.wall_s,
+            "twin_wall_s_same_images": twin_same_s,
+            "twin_wall_s_full_test": twin_s,
+        },
+        "seed": args.seed,
+        "versions": versions(),
         "command": " ".join(["convert.py", *(argv if argv is not None else sys.argv[1:])]),
     }
     out = Path(args.out)
@@ -179,8 +201,15 @@ def main(argv=None) -> int:
     ax.figure.savefig(buf, format="png", dpi=120)
     plt.close(ax.figure)
     atomic_write_bytes(out / "conversion.png", buf.getvalue())
-    print(json.dumps({k: result[k] for k in ("source_accuracy", "twin_accuracy", "brian2_accuracy",
-                                             "brian2_twin_prediction_agreement")}, indent=1))
+    print(
+        json.dumps(
+            {
+                k: result[k]
+                for k in ("source_accuracy", "twin_accuracy", "brian2_accuracy", "brian2_twin_prediction_agreement")
+            },
+            indent=1,
+        )
+    )
     print(json.dumps(result["speed"], indent=1))
     return 0
 

@@ -9,6 +9,7 @@ Example
 Writes DIR/metrics.json, DIR/model.pt (state_dict), DIR/config.json, and DIR/checkpoint.pt after
 every epoch; --resume continues an interrupted run to the same result.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,10 +26,18 @@ from bridges.runs.rate import RateRunConfig, save_rate_run, train_rate
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[1], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n")[1], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--rule", default="bp", help=f"one of: {', '.join(rb.available_rules())}")
-    p.add_argument("--rule-option", action="append", type=key_value, default=[], metavar="KEY=VALUE",
-                   help="rule hyper-parameter (repeatable), e.g. --rule-option manhattan=true")
+    p.add_argument(
+        "--rule-option",
+        action="append",
+        type=key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="rule hyper-parameter (repeatable), e.g. --rule-option manhattan=true",
+    )
     p.add_argument("--manhattan", action="store_true", help="batch-manhattan updates (feedback family)")
     p.add_argument("--model", default="mlp", help=f"one of: {', '.join(rb.MODELS.names())}")
     p.add_argument("--hidden", type=int_list, default=(256, 256), help="MLP hidden widths, comma-separated")
@@ -64,19 +73,36 @@ def main(argv=None) -> int:
     if args.manhattan:
         options["manhattan"] = True
     try:
-        cfg = RateRunConfig(rule=args.rule, rule_options=options, model=args.model, hidden=args.hidden,
-                            activation=args.activation, skip=args.skip, dataset=args.dataset, classes=args.classes,
-                            n_train=args.n_train, n_test=args.n_test, epochs=args.epochs,
-                            batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                            weight_decay=args.weight_decay, schedule=args.schedule, loss=args.loss,
-                            dtype=args.dtype, seed=args.seed, align_batch=args.align_batch)
+        cfg = RateRunConfig(
+            rule=args.rule,
+            rule_options=options,
+            model=args.model,
+            hidden=args.hidden,
+            activation=args.activation,
+            skip=args.skip,
+            dataset=args.dataset,
+            classes=args.classes,
+            n_train=args.n_train,
+            n_test=args.n_test,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            optimizer=args.optimizer,
+            weight_decay=args.weight_decay,
+            schedule=args.schedule,
+            loss=args.loss,
+            dtype=args.dtype,
+            seed=args.seed,
+            align_batch=args.align_batch,
+        )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out)
     if not args.resume and (out / "checkpoint.pt").exists():
-        print(f"error: {out} already holds a run; pass --resume to continue it or choose another --out",
-              file=sys.stderr)
+        print(
+            f"error: {out} already holds a run; pass --resume to continue it or choose another --out", file=sys.stderr
+        )
         return 2
     bar = None if args.quiet else tqdm(total=None, unit="sample", desc=f"{args.rule} epoch 1/{args.epochs}")
 
@@ -86,9 +112,16 @@ def main(argv=None) -> int:
             bar.set_postfix(loss=f"{row['train_loss']:.4f}", test_acc=f"{row['test_accuracy']:.4f}")
 
     try:
-        result = train_rate(cfg, data_root=args.data_root, download=args.download, device=args.device,
-                            checkpoint_dir=out, resume=args.resume,
-                            on_batch=None if bar is None else bar.update, on_epoch=on_epoch)
+        result = train_rate(
+            cfg,
+            data_root=args.data_root,
+            download=args.download,
+            device=args.device,
+            checkpoint_dir=out,
+            resume=args.resume,
+            on_batch=None if bar is None else bar.update,
+            on_epoch=on_epoch,
+        )
     except (ValueError, FileNotFoundError, FloatingPointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -97,8 +130,17 @@ def main(argv=None) -> int:
             bar.close()
     result.metrics["command"] = " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])])
     save_rate_run(out, result, cfg)
-    print(json.dumps({"rule": cfg.rule, "model": cfg.model, "dataset": cfg.dataset,
-                      "test_accuracy": result.metrics["test_accuracy"], "out": str(out)}))
+    print(
+        json.dumps(
+            {
+                "rule": cfg.rule,
+                "model": cfg.model,
+                "dataset": cfg.dataset,
+                "test_accuracy": result.metrics["test_accuracy"],
+                "out": str(out),
+            }
+        )
+    )
     return 0
 
 

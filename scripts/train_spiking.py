@@ -15,6 +15,7 @@ While training, DIR/checkpoint.npz holds the state and progress after the last f
 Tabular data (iris) are population-coded (Gaussian receptive fields, --pop-size per feature,
 centres from the training split) before the rate code; images are used pixel by pixel.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,10 +50,14 @@ def default_data_root() -> str | None:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[1], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--rule", required=True, choices=list(spk.available_rules()))
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n")[1], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    p.add_argument("--rule", required=True, help=f"one of: {', '.join(spk.available_rules())}")
     p.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist, kmnist, iris, digits")
-    p.add_argument("--classes", type=class_list, default=None, help="keep only these classes (indices or names), e.g. 4,9")
+    p.add_argument(
+        "--classes", type=class_list, default=None, help="keep only these classes (indices or names), e.g. 4,9"
+    )
     p.add_argument("--data-root", default=default_data_root(), help="directory holding <name>/ IDX folders")
     p.add_argument("--n-train", type=int, default=None, help="stratified subset of the training split")
     p.add_argument("--n-test", type=int, default=None, help="stratified subset of the test split")
@@ -67,19 +72,32 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--t-present-ms", type=float, default=None, help="default per rule")
     p.add_argument("--t-rest-ms", type=float, default=0.0)
     p.add_argument("--max-rate-hz", type=float, default=None, help="default per rule")
-    p.add_argument("--total-rate-hz", type=float, default=None,
-                   help="normalise each sample's summed input rate (default per rule; 0 = off)")
+    p.add_argument(
+        "--total-rate-hz",
+        type=float,
+        default=None,
+        help="normalise each sample's summed input rate (default per rule; 0 = off)",
+    )
     p.add_argument("--pop-size", type=int, default=16, help="population-code neurons per tabular feature")
-    p.add_argument("--params", default=None,
-                   help="rule parameter overrides: a preset name (spiking/presets.py: " + ", ".join(PRESETS) + "), "
-                        "a JSON object or path to a JSON file (nested, e.g. "
-                        '\'{"inhibition_mV": 3, "hidden_lif": {"theta_plus_mV": 0.1}}\')')
+    p.add_argument(
+        "--params",
+        default=None,
+        help="rule parameter overrides: a preset name (spiking/presets.py: " + ", ".join(PRESETS) + "), "
+        "a JSON object or path to a JSON file (nested, e.g. "
+        '\'{"inhibition_mV": 3, "hidden_lif": {"theta_plus_mV": 0.1}}\')',
+    )
     p.add_argument("--chunk-size", type=int, default=1000, help="training samples per simulator run")
     p.add_argument("--eval-copies", type=int, default=1, help="parallel network copies for evaluation")
-    p.add_argument("--cache-dir", default=None, help="compiled standalone projects (default ~/.cache/bioplausible/brian2)")
+    p.add_argument(
+        "--cache-dir", default=None, help="compiled standalone projects (default ~/.cache/bioplausible/brian2)"
+    )
     p.add_argument("--plots", action="store_true", help="write raster and weight PNGs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
+    try:
+        args.rule = spk.RULES.canonical(args.rule)  # an old name warns
+    except ValueError as exc:
+        p.error(str(exc))
     if args.epochs < 1:
         p.error("--epochs must be >= 1")
     for key, val in spk.get_rule(args.rule).run_defaults.items():
@@ -97,12 +115,25 @@ def _is_idx(name: str) -> bool:
 def run_of(args: argparse.Namespace) -> dict:
     """The spiking run (``bridges.runs.spiking``) that these arguments describe."""
     return {
-        "rule": args.rule, "seed": args.seed, "dataset": args.dataset,
-        "classes": None if not args.classes else list(args.classes), "hidden": list(args.hidden),
-        "epochs": args.epochs, "target": args.target, "dt_ms": args.dt_ms, "t_present_ms": args.t_present_ms,
-        "t_rest_ms": args.t_rest_ms, "max_rate_hz": args.max_rate_hz, "total_rate_hz": args.total_rate_hz,
-        "encoding": args.encoding, "chunk_size": args.chunk_size, "eval_copies": args.eval_copies,
-        "n_train": args.n_train, "n_test": args.n_test, "split_seed": args.split_seed, "pop_size": args.pop_size,
+        "rule": args.rule,
+        "seed": args.seed,
+        "dataset": args.dataset,
+        "classes": None if not args.classes else list(args.classes),
+        "hidden": list(args.hidden),
+        "epochs": args.epochs,
+        "target": args.target,
+        "dt_ms": args.dt_ms,
+        "t_present_ms": args.t_present_ms,
+        "t_rest_ms": args.t_rest_ms,
+        "max_rate_hz": args.max_rate_hz,
+        "total_rate_hz": args.total_rate_hz,
+        "encoding": args.encoding,
+        "chunk_size": args.chunk_size,
+        "eval_copies": args.eval_copies,
+        "n_train": args.n_train,
+        "n_test": args.n_test,
+        "split_seed": args.split_seed,
+        "pop_size": args.pop_size,
         "params": params_overrides(args.rule, args.params),
     }
 
@@ -134,8 +165,17 @@ def main(argv=None) -> int:
 
     t_start = time.perf_counter()
     try:
-        res = train_spiking_run(run, out, data_root=root, cache_dir=args.cache_dir, evaluate_each_epoch=True,
-                                progress=bar.update, on_start=on_start, on_chunk=on_chunk, keep_classifier=keep)
+        res = train_spiking_run(
+            run,
+            out,
+            data_root=root,
+            cache_dir=args.cache_dir,
+            evaluate_each_epoch=True,
+            progress=bar.update,
+            on_start=on_start,
+            on_chunk=on_chunk,
+            keep_classifier=keep,
+        )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -150,10 +190,16 @@ def main(argv=None) -> int:
         "seed": args.seed,
         "rule": args.rule,
         "rule_label": spk.get_rule(args.rule).label,
-        "dataset": {"name": ds.name, "classes": list(ds.class_names), "n_train": res.n_train, "n_test": res.n_test,
-                    "split": "official test split" if _is_idx(args.dataset) else
-                    f"stratified train/test split of bridges.data (split_seed={args.split_seed})",
-                    "input": res.data.input_note},
+        "dataset": {
+            "name": ds.name,
+            "classes": list(ds.class_names),
+            "n_train": res.n_train,
+            "n_test": res.n_test,
+            "split": "official test split"
+            if _is_idx(args.dataset)
+            else f"stratified train/test split of bridges.data (split_seed={args.split_seed})",
+            "input": res.data.input_note,
+        },
         "config": spk.config_to_dict(res.config),
         "args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()},
         "target": res.target,

@@ -4,7 +4,7 @@
   ("A more biologically plausible local learning rule for ANNs", arXiv 2011.12012): trace STDP
   with bounds, normalisation, adaptive thresholds and lateral inhibition in the hidden layers,
   association with the label at the output through a teacher; no error anywhere.
-* ``local-error`` - spiking local errors (Mostafa, Ramesh & Cauwenberghs 2018, arXiv
+* ``spiking-local`` - spiking local errors (Mostafa, Ramesh & Cauwenberghs 2018, arXiv
   1711.06756; spiking form as DECOLLE, Kaiser, Mostafa & Neftci 2020, arXiv 1811.10766):
   fixed random readout per layer, three-factor update, nothing crosses layers.
 
@@ -31,6 +31,7 @@ Example
 ...     sorted(clf.weights())
 ['W_h1_h2', 'W_h2_out', 'W_in_h1']
 """
+
 from .backend.device import TARGETS, brian_device, has_cpp_compiler, reset_device, resolve_target
 from .config import NetworkConfig, config_from_dict, config_to_dict
 from .encoders import as_features, check_rates, latency_steps, poisson_rates, population_code
@@ -45,14 +46,45 @@ from .rules.stdp_association import STDPAssociationParams
 from .state import all_projections, init_state, layer_names, projection_names, read_state, skip_projections
 
 __all__ = [
-    "RULES", "TARGETS", "ENCODINGS", "SURROGATES",
-    "RuleSpec", "get_rule", "register_rule", "available_rules",
-    "LIFParams", "SimParams", "STDPParams", "STDPAssociationParams", "LocalErrorParams", "NetworkConfig",
-    "config_to_dict", "config_from_dict", "replace_params",
-    "SpikingClassifier", "EpochStats", "predict_from_counts", "chunk_seed",
-    "as_features", "check_rates", "poisson_rates", "latency_steps", "population_code",
-    "brian_device", "resolve_target", "reset_device", "has_cpp_compiler",
-    "build_network", "init_state", "read_state", "layer_names", "projection_names", "skip_projections",
+    "RULES",
+    "TARGETS",
+    "ENCODINGS",
+    "SURROGATES",
+    "RuleSpec",
+    "get_rule",
+    "register_rule",
+    "available_rules",
+    "LIFParams",
+    "SimParams",
+    "STDPParams",
+    "STDPAssociationParams",
+    "LocalErrorParams",
+    "NetworkConfig",
+    "config_to_dict",
+    "config_from_dict",
+    "replace_params",
+    "SpikingClassifier",
+    "EpochStats",
+    "predict_from_counts",
+    "chunk_seed",
+    "as_features",
+    "check_rates",
+    "poisson_rates",
+    "latency_steps",
+    "population_code",
+    "brian_device",
+    "resolve_target",
+    "reset_device",
+    "has_cpp_compiler",
+    "build_network",
+    "init_state",
+    "read_state",
+    "layer_names",
+    "projection_names",
+    "skip_projections",
     "all_projections",
-    "lif_update_semantics", "stdp_reference", "surrogate_reference", "three_factor_reference",
+    "lif_update_semantics",
+    "stdp_reference",
+    "surrogate_reference",
+    "three_factor_reference",
 ]

@@ -2,7 +2,7 @@
 
 A rule's builder (``RuleSpec.build``) receives a :class:`BuildContext` that already holds the
 input group, adds its layers with :func:`neuron_layer`, its projections with :func:`feedforward`
-and :func:`lateral_inhibition` (plus whatever is its own, e.g. the local-error readouts), and
+and :func:`lateral_inhibition` (plus whatever is its own, e.g. the spiking-local readouts), and
 registers every object in the context; :func:`spiking.network.build_network` then adds the
 monitors and makes the ``Network``. This module makes Brian2 objects and nothing else: no
 device handling, no chunking (see :mod:`spiking.backend`).
@@ -18,6 +18,7 @@ Example
 >>> [(int(a), int(b)) for a, b in zip(*lateral_indices(3))]
 [(0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1)]
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -192,11 +193,20 @@ def neuron_layer(
     if adaptive:
         group.theta = np.tile(ctx.state[f"theta_{name}"], ctx.K) * b2.mV
     if homeostasis:
-        group.namespace["theta_drop"] = lif.theta_plus_mV * lif.theta_target_hz * ctx.cfg.sim.t_present_ms * 1e-3 * b2.mV
+        group.namespace["theta_drop"] = (
+            lif.theta_plus_mV * lif.theta_target_hz * ctx.cfg.sim.t_present_ms * 1e-3 * b2.mV
+        )
     group.run_regularly(
-        eq.sample_start_code(traces=traces, learn_expr=learn_expr, teacher=teacher,
-                             has_label=ctx.label_expr is not None, normalised=normalised, homeostasis=homeostasis,
-                             label_expr=ctx.label_expr or "label(t)", drive=drive),
+        eq.sample_start_code(
+            traces=traces,
+            learn_expr=learn_expr,
+            teacher=teacher,
+            has_label=ctx.label_expr is not None,
+            normalised=normalised,
+            homeostasis=homeostasis,
+            label_expr=ctx.label_expr or "label(t)",
+            drive=drive,
+        ),
         clock=ctx.sample_clock,
         when="start",
         order=0,

@@ -13,13 +13,15 @@ True
 >>> config_to_dict(cfg)["params"]["teacher_on"]
 True
 """
+
 from __future__ import annotations
 
 import math
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from .params import ENCODINGS, SimParams, _require
 from .rules import RULES, RuleSpec, available_rules, get_rule
@@ -35,7 +37,7 @@ class NetworkConfig:
     ----------
     rule : str
         Name of a registered learning rule (:func:`spiking.rules.available_rules`; built in:
-        ``"stdp-association"``, ``"local-error"``), case-insensitive.
+        ``"stdp-association"``, ``"spiking-local"``), case-insensitive.
     n_in : int
         Number of input neurons (features).
     hidden : tuple of int
@@ -58,7 +60,7 @@ class NetworkConfig:
 
     Example
     -------
-    >>> cfg = NetworkConfig(rule="local-error", n_in=4, hidden=(8, 8), n_out=2)
+    >>> cfg = NetworkConfig(rule="spiking-local", n_in=4, hidden=(8, 8), n_out=2)
     >>> type(cfg.params).__name__
     'LocalErrorParams'
     """
@@ -97,8 +99,7 @@ class NetworkConfig:
         )
         _require(
             self.max_rate_hz * self.sim.dt_ms * 1e-3 <= 1.0,
-            f"max_rate_hz={self.max_rate_hz} is more than one spike per dt={self.sim.dt_ms} ms; "
-            "lower the rate or dt",
+            f"max_rate_hz={self.max_rate_hz} is more than one spike per dt={self.sim.dt_ms} ms; lower the rate or dt",
         )
         _require(
             self.total_rate_hz is None or (math.isfinite(self.total_rate_hz) and self.total_rate_hz > 0),

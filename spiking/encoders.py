@@ -15,6 +15,7 @@ array([[  0.,  50., 100.]])
 >>> latency_steps(np.array([[0.0, 0.5, 1.0]]), n_present=11)
 array([[-1,  5,  0]])
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -61,7 +62,9 @@ def as_features(x: np.ndarray, n_in: int, *, name: str = "x") -> np.ndarray:
     return flat
 
 
-def check_rates(rates: np.ndarray, n_in: int, *, max_rate_hz: float | None = None, dt_ms: float | None = None) -> np.ndarray:
+def check_rates(
+    rates: np.ndarray, n_in: int, *, max_rate_hz: float | None = None, dt_ms: float | None = None
+) -> np.ndarray:
     """Validate Poisson rates ``(N, n_in)`` in Hz: finite, non-negative, at most one spike per step."""
     rates = np.asarray(rates, dtype=np.float64)
     if rates.ndim != 2 or rates.shape[1] != n_in:

@@ -10,7 +10,7 @@ Variable names shared by all groups
 ``v`` (volt)       membrane potential
 ``xtr`` (1)        presynaptic trace, ``+1`` per spike, decays with ``tau_pre``
 ``ytr`` (1)        postsynaptic trace, ``+1`` per spike, decays with ``tau_post``
-``r`` (1)          filtered spikes read by the local-error readout, decays with ``tau_r``
+``r`` (1)          filtered spikes read by the spiking-local readout, decays with ``tau_r``
 ``theta`` (volt)   adaptive threshold (only with ``LIFParams.theta_plus_mV > 0``)
 ``I_teach`` (volt) teacher drive added to the resting level (output of the STDP rule)
 ``hold`` (volt)    teacher hold-back: threshold raise of the non-label outputs while learning
@@ -25,9 +25,10 @@ dxtr/dt = -xtr / tau_pre : 1
 learn : 1 (shared)
 label_now : 1 (shared)
 """
+
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from .params import SURROGATES
 
@@ -246,7 +247,7 @@ def inhibition_synapse_code() -> dict[str, str]:
 
 
 def local_error_hidden_extra(surrogate: str) -> str:
-    """Extra lines of a local-error hidden layer: projected error ``delta`` (summed from the
+    """Extra lines of a spiking-local hidden layer: projected error ``delta`` (summed from the
     readout) and surrogate derivative ``sg``."""
     return f"delta : 1\nsg = {SURROGATES[surrogate]} : 1"
 
@@ -266,7 +267,7 @@ def _error(score: str, loss: str) -> str:
 
 
 def local_error_output_extra(surrogate: str, loss: str = "mse") -> str:
-    """Extra lines of the local-error output layer (identity readout, score = own ``r``):
+    """Extra lines of the spiking-local output layer (identity readout, score = own ``r``):
     ``delta = dloss/dr`` and the surrogate ``sg``."""
     lines = [f"delta = {_error('r', loss)} : 1", f"sg = {SURROGATES[surrogate]} : 1"]
     if loss == "softmax":
@@ -290,7 +291,7 @@ def softmax_sum_code(score: str) -> str:
 
 
 def three_factor_code() -> str:
-    """Three-factor update of a local-error projection (a ``run_regularly`` every
+    """Three-factor update of a spiking-local projection (a ``run_regularly`` every
     ``update_every`` steps, ``when='end'``), after the burn-in of each sample::
 
         w <- clip(w - learn * eta * dt_update * xtr_pre * sg_post
@@ -349,7 +350,7 @@ def lif_update_semantics() -> str:
     5. **resets**: for neurons that spiked: ``v = v_reset``; every trace ``+= 1``;
        ``theta += learn * theta_plus``. (Inputs: ``xtr += 1``.)
     6. **end**: monitors record (the output ``drive`` of a sample is read on the first step of
-       the next sample, before its reset); local-error weight update
+       the next sample, before its reset); spiking-local weight update
        ``w -= learn * eta * dt_update * xtr_pre * sg(v_post) * (delta_post + rate_reg * (r_post -
        r_target))``, clipped to
        ``[-w_bound, w_bound]``, on every ``update_every``-th step whose index within the sample

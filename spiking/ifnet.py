@@ -35,22 +35,29 @@ Example
 >>> [c.tolist() for c in res.counts]   # 8 spikes in layer 1; layer 2 (weight 1, v > 1) fires 6
 [[[8]], [[6]]]
 """
+
 from __future__ import annotations
 
 import logging
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Optional, Sequence
 
 import brian2 as b2
 import numpy as np
 
 from .backend.device import brian_device
 
-__all__ = ["IFResult", "BuiltIF", "simulate_if", "build_if_network", "read_if_weights", "check_if_network",
-           "INPUT_MODES"]
+__all__ = [
+    "IFResult",
+    "BuiltIF",
+    "simulate_if",
+    "build_if_network",
+    "read_if_weights",
+    "check_if_network",
+    "INPUT_MODES",
+]
 
 log = logging.getLogger(__name__)
 
@@ -89,15 +96,19 @@ class IFResult:
 def check_if_network(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray]) -> None:
     """Validate shapes and values; errors name the layer and the fix."""
     if len(weights) == 0 or len(weights) != len(biases):
-        raise ValueError(f"need one bias per weight matrix and at least one layer; got {len(weights)} "
-                         f"weights and {len(biases)} biases")
+        raise ValueError(
+            f"need one bias per weight matrix and at least one layer; got {len(weights)} "
+            f"weights and {len(biases)} biases"
+        )
     for l, (w, b) in enumerate(zip(weights, biases)):
         w, b = np.asarray(w), np.asarray(b)
         if w.ndim != 2 or b.shape != (w.shape[0],):
             raise ValueError(f"layer {l}: weight must be (n_out, n_in) and bias (n_out,); got {w.shape} and {b.shape}")
         if l and w.shape[1] != np.asarray(weights[l - 1]).shape[0]:
-            raise ValueError(f"layer {l}: weight expects {w.shape[1]} inputs but layer {l - 1} has "
-                             f"{np.asarray(weights[l - 1]).shape[0]} neurons")
+            raise ValueError(
+                f"layer {l}: weight expects {w.shape[1]} inputs but layer {l - 1} has "
+                f"{np.asarray(weights[l - 1]).shape[0]} neurons"
+            )
         if not (np.isfinite(w).all() and np.isfinite(b).all()):
             raise ValueError(f"layer {l}: weights or biases contain NaN or inf")
 
@@ -108,8 +119,9 @@ def _check_inputs(inputs: np.ndarray, mode: str, n_in: int, n_first: int, steps:
     x = np.asarray(inputs)
     if mode == "current":
         if x.ndim != 2 or x.shape[1] != n_first:
-            raise ValueError(f"'current' input is the first layer's current W_1 x + b_1 of shape (N, {n_first}); "
-                             f"got {x.shape}")
+            raise ValueError(
+                f"'current' input is the first layer's current W_1 x + b_1 of shape (N, {n_first}); got {x.shape}"
+            )
         if not np.isfinite(x).all():
             raise ValueError("input contains NaN or inf")
         return x.astype(np.float64)
@@ -120,9 +132,17 @@ def _check_inputs(inputs: np.ndarray, mode: str, n_in: int, n_first: int, steps:
     return x.astype(bool)
 
 
-def simulate_if(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], inputs: np.ndarray, *, steps: int,
-                mode: str = "current", target: str = "cpp_standalone", threshold: float = 1.0,
-                directory: Optional[str] = None) -> IFResult:
+def simulate_if(
+    weights: Sequence[np.ndarray],
+    biases: Sequence[np.ndarray],
+    inputs: np.ndarray,
+    *,
+    steps: int,
+    mode: str = "current",
+    target: str = "cpp_standalone",
+    threshold: float = 1.0,
+    directory: str | None = None,
+) -> IFResult:
     """Run a converted IF network on ``N`` samples, one after the other, in one Brian2 run.
 
     Parameters
@@ -164,8 +184,7 @@ def simulate_if(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], inp
     finally:
         if tmp is not None:
             tmp.cleanup()
-    return IFResult(counts=counts, steps=steps, target=tgt, output_spikes=out_spikes,
-                    wall_s=time.perf_counter() - t0)
+    return IFResult(counts=counts, steps=steps, target=tgt, output_spikes=out_spikes, wall_s=time.perf_counter() - t0)
 
 
 @dataclass
@@ -180,8 +199,15 @@ class BuiltIF:
     n_inputs: int
 
 
-def build_if_network(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], *, mode: str = "current",
-                     steps: int = 1, inputs: Optional[np.ndarray] = None, threshold: float = 1.0) -> BuiltIF:
+def build_if_network(
+    weights: Sequence[np.ndarray],
+    biases: Sequence[np.ndarray],
+    *,
+    mode: str = "current",
+    steps: int = 1,
+    inputs: np.ndarray | None = None,
+    threshold: float = 1.0,
+) -> BuiltIF:
     """Build (in the active Brian2 device) the IF network of ``weights``/``biases``.
 
     ``inputs`` (as in :func:`simulate_if`) may be ``None`` to build the topology only, e.g. to
@@ -230,7 +256,9 @@ def build_if_network(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray]
     return BuiltIF(net, groups, syns, mons, ns, W[0].shape[1])
 
 
-def read_if_weights(built: BuiltIF, first_weight: Optional[np.ndarray] = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def read_if_weights(
+    built: BuiltIF, first_weight: np.ndarray | None = None
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Dense ``(n_out, n_in)`` weights and biases read back from the Brian2 objects.
 
     In ``"current"`` mode the first layer has no Brian2 synapses (its current is given); pass its

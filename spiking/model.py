@@ -11,7 +11,7 @@ Example
 -------
 >>> import numpy as np
 >>> from spiking import NetworkConfig, SimParams, SpikingClassifier
->>> cfg = NetworkConfig(rule="local-error", n_in=4, hidden=(6, 6), n_out=2,
+>>> cfg = NetworkConfig(rule="spiking-local", n_in=4, hidden=(6, 6), n_out=2,
 ...                     sim=SimParams(dt_ms=1.0, t_present_ms=20.0))
 >>> x = np.random.default_rng(0).uniform(size=(6, 4)); y = np.array([0, 1] * 3)
 >>> with SpikingClassifier(cfg, seed=0, target="numpy", chunk_size=3) as clf:
@@ -19,12 +19,13 @@ Example
 ...     clf.predict(x).shape
 (6,)
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -127,7 +128,11 @@ class SpikingClassifier:
         self.chunk_size = int(chunk_size)
         self.eval_copies = int(eval_copies)
         self.eval_chunk_size = int(eval_chunk_size)
-        self.state = init_state(config, self.seed) if state is None else {k: np.array(v, dtype=np.float64) for k, v in state.items()}
+        self.state = (
+            init_state(config, self.seed)
+            if state is None
+            else {k: np.array(v, dtype=np.float64) for k, v in state.items()}
+        )
         self._engines: dict[str, object] = {}
 
     # ------------------------------------------------------------------ encoding
@@ -170,7 +175,7 @@ class SpikingClassifier:
     def _reuse_train_for_eval(self) -> bool:
         """A rule whose plasticity is event-driven (``RuleSpec.event_driven``: STDP) evaluates with
         the training network, every ``learn`` gate at 0, as fast as with a frozen one, and saves a
-        build. The local-error update runs every ``update_every`` steps on every synapse (multiplied
+        build. The spiking-local update runs every ``update_every`` steps on every synapse (multiplied
         by 0, but computed), about 5-10x the cost of a frozen network's evaluation, so such rules (and
         parallel copies) get a frozen build, compiled once per configuration in the project cache
         and reused by every later evaluation."""
@@ -206,7 +211,7 @@ class SpikingClassifier:
             eng.close()
         self._engines.clear()
 
-    def __enter__(self) -> "SpikingClassifier":
+    def __enter__(self) -> SpikingClassifier:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -263,8 +268,12 @@ class SpikingClassifier:
         done = 0
         wall = 0.0
         for c in range(start_chunk, n_chunks):
-            idx = order[c * C:(c + 1) * C]
-            stim = np.zeros((C, self.config.n_in)) if self.config.encoding == "poisson" else -np.ones((C, self.config.n_in))
+            idx = order[c * C : (c + 1) * C]
+            stim = (
+                np.zeros((C, self.config.n_in))
+                if self.config.encoding == "poisson"
+                else -np.ones((C, self.config.n_in))
+            )
             labels = -np.ones(C)
             stim[: len(idx)] = stim_all[idx]
             labels[: len(idx)] = labels_all[idx]
@@ -278,8 +287,9 @@ class SpikingClassifier:
                 on_chunk(c, n_chunks, self.state, res)
             if progress is not None:
                 progress(len(idx))
-        return EpochStats(n_samples=done, rates_hz=self._rates(totals, done), sim_wall_s=wall,
-                          n_chunks=n_chunks - start_chunk)
+        return EpochStats(
+            n_samples=done, rates_hz=self._rates(totals, done), sim_wall_s=wall, n_chunks=n_chunks - start_chunk
+        )
 
     def _rates(self, totals: dict[str, int], n_samples: int) -> dict[str, float]:
         sizes = dict(zip(layer_names(self.config), self.config.layer_sizes))
@@ -287,7 +297,9 @@ class SpikingClassifier:
         return {name: (tot / (sizes[name] * n_samples * t_s) if n_samples else 0.0) for name, tot in totals.items()}
 
     # ------------------------------------------------------------------ evaluation
-    def predict_counts(self, x: np.ndarray, *, progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, dict[str, float]]:
+    def predict_counts(
+        self, x: np.ndarray, *, progress: Callable[[int], None] | None = None
+    ) -> tuple[np.ndarray, dict[str, float]]:
         """Output spike counts ``(N, n_out)`` with plasticity off, and mean rates (Hz) per layer.
 
         Runs ``eval_copies`` frozen copies of the network side by side. Also sets
@@ -301,19 +313,26 @@ class SpikingClassifier:
         counts = np.zeros((n, self.config.n_out), dtype=np.int64)
         self.last_out_drive = np.zeros((n, self.config.n_out))
         totals = {name: 0 for name in layer_names(self.config)}
-        self.last_hidden_counts = {name: np.zeros((n, size), dtype=np.int64)
-                                   for name, size in zip(layer_names(self.config), self.config.layer_sizes)}
+        self.last_hidden_counts = {
+            name: np.zeros((n, size), dtype=np.int64)
+            for name, size in zip(layer_names(self.config), self.config.layer_sizes)
+        }
         for c in range(-(-n // S)):
-            part = stim_all[c * S:(c + 1) * S]
-            stim = np.zeros((S, self.config.n_in)) if self.config.encoding == "poisson" else -np.ones((S, self.config.n_in))
+            part = stim_all[c * S : (c + 1) * S]
+            stim = (
+                np.zeros((S, self.config.n_in))
+                if self.config.encoding == "poisson"
+                else -np.ones((S, self.config.n_in))
+            )
             stim[: len(part)] = part
             labels = -np.ones(S) if eng.learning else None  # -1: every plasticity gate is 0
-            res = eng.run(self.state, stim.reshape(S // K, K * self.config.n_in), labels,
-                          chunk_seed(self.seed, 0, c, tag=1))
-            counts[c * S:c * S + len(part)] = res.out_counts[: len(part)]
-            self.last_out_drive[c * S:c * S + len(part)] = res.out_drive[: len(part)]
+            res = eng.run(
+                self.state, stim.reshape(S // K, K * self.config.n_in), labels, chunk_seed(self.seed, 0, c, tag=1)
+            )
+            counts[c * S : c * S + len(part)] = res.out_counts[: len(part)]
+            self.last_out_drive[c * S : c * S + len(part)] = res.out_drive[: len(part)]
             for name, sc in res.sample_counts.items():
-                self.last_hidden_counts[name][c * S:c * S + len(part)] = sc[: len(part)]
+                self.last_hidden_counts[name][c * S : c * S + len(part)] = sc[: len(part)]
             for name, cnt in res.layer_counts.items():
                 totals[name] += int(cnt.sum())
             if progress is not None:
@@ -336,8 +355,11 @@ class SpikingClassifier:
         counts = getattr(self, "last_hidden_counts", None)
         if counts is None:
             raise RuntimeError("call predict_counts first")
-        drives = {f"W_{pre}_out": counts[pre].astype(np.float64) @ self.state[f"W_{pre}_out"]
-                  for pre, post in all_projections(self.config) if post == "out"}
+        drives = {
+            f"W_{pre}_out": counts[pre].astype(np.float64) @ self.state[f"W_{pre}_out"]
+            for pre, post in all_projections(self.config)
+            if post == "out"
+        }
         total = sum(float(d.sum()) for d in drives.values())
         out: dict[str, dict[str, float]] = {}
         for name, d in drives.items():
@@ -353,8 +375,14 @@ class SpikingClassifier:
         needs no build). Returns layer name -> (neuron index, spike time in ms).
         """
         stim = self.encode(x)
-        eng = make_engine(self.config, resolve_target(target), n_slots=len(stim), learning=False, record=True,
-                          cache_dir=self.cache_dir)
+        eng = make_engine(
+            self.config,
+            resolve_target(target),
+            n_slots=len(stim),
+            learning=False,
+            record=True,
+            cache_dir=self.cache_dir,
+        )
         try:
             return eng.run(self.state, stim, None, chunk_seed(self.seed, 0, 0, tag=2)).raster
         finally:

@@ -14,13 +14,14 @@ Example
 >>> from spiking.config import NetworkConfig
 >>> from spiking.state import init_state
 >>> from spiking.backend import brian_device
->>> cfg = NetworkConfig(rule="local-error", n_in=4, hidden=(3,), n_out=2)
+>>> cfg = NetworkConfig(rule="spiking-local", n_in=4, hidden=(3,), n_out=2)
 >>> with brian_device("numpy"):
 ...     built = build_network(cfg, init_state(cfg, seed=0), n_slots=2, learning=False)
 ...     built.net.run(built.duration, namespace={})
 ...     sorted(built.layers), sorted(built.synapses), int(built.out_mon.num_spikes)
 (['h1', 'out'], ['W_h1_out', 'W_in_h1'], 0)
 """
+
 from __future__ import annotations
 
 import warnings
@@ -61,12 +62,12 @@ class BuiltNetwork:
     #: ``W_*`` name -> view of the post group's running sum of incoming weights (normalised
     #: projections of the STDP rule); it must equal ``W.sum(0)`` at the start of every run.
     wsum: dict[str, b2.VariableView] = field(default_factory=dict)
-    #: hidden-layer name -> fixed random readout group (local-error rule, learning builds)
+    #: hidden-layer name -> fixed random readout group (spiking-local rule, learning builds)
     readouts: dict[str, b2.NeuronGroup] = field(default_factory=dict)
 
     def fixed_views(self) -> dict[str, tuple[b2.VariableView, str, bool]]:
         """Fixed per-model arrays that are not learnt but differ between models of one
-        configuration (the local-error readouts ``M``): synapse name -> (view of its ``m``, state
+        configuration (the spiking-local readouts ``M``): synapse name -> (view of its ``m``, state
         name, transposed). A cached standalone project is shared by every model of its
         configuration, so these must be set per run (``run_args``) like the weights, not baked
         into the build's static arrays."""
@@ -165,16 +166,23 @@ def build_network(
         label = b2.TimedArray(label_values, dt=sim.t_sample_ms * b2.ms, name="label")
     label_expr = None if not learning else ("label(t)" if stimulus == "timed" else "label_in")
 
-    ctx = BuildContext(cfg=cfg, state=state, K=K, learning=learning, clock=clock, sample_clock=sample_clock,
-                       label=label, label_expr=label_expr)
+    ctx = BuildContext(
+        cfg=cfg,
+        state=state,
+        K=K,
+        learning=learning,
+        clock=clock,
+        sample_clock=sample_clock,
+        label=label,
+        label_expr=label_expr,
+    )
     inp = input_layer(ctx, stim, stimulus)
     cfg.rule_spec.build(ctx)
 
     out = ctx.groups["out"]
     out_mon = b2.SpikeMonitor(out, record=True, name="mon_out")
     # summed input of the previous sample, read just before the sample-start reset
-    drive_mon = b2.StateMonitor(out, "drive", record=True, clock=sample_clock, when="start", order=-1,
-                                name="mon_drive")
+    drive_mon = b2.StateMonitor(out, "drive", record=True, clock=sample_clock, when="start", order=-1, name="mon_drive")
     count_mons = {
         name: b2.SpikeMonitor(g, record=True, name=f"cnt_{name}")
         for name, g in ctx.groups.items()
@@ -183,8 +191,15 @@ def build_network(
     raster = {}
     if record:
         raster = {name: b2.SpikeMonitor(g, record=True, name=f"ras_{name}") for name, g in ctx.groups.items()}
-    objs = [*ctx.objects, *ctx.groups.values(), *ctx.synapses.values(), out_mon, drive_mon, *count_mons.values(),
-            *raster.values()]
+    objs = [
+        *ctx.objects,
+        *ctx.groups.values(),
+        *ctx.synapses.values(),
+        out_mon,
+        drive_mon,
+        *count_mons.values(),
+        *raster.values(),
+    ]
     net = b2.Network(*objs)
     return BuiltNetwork(
         cfg=cfg,
@@ -221,7 +236,10 @@ def __getattr__(name: str) -> Any:
     if name == "RULE_BUILDERS":
         from .rules import RULES
 
-        warnings.warn("spiking.network.RULE_BUILDERS is deprecated; use spiking.rules.get_rule(name).build",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "spiking.network.RULE_BUILDERS is deprecated; use spiking.rules.get_rule(name).build",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return {rule: spec.build for rule, spec in RULES.items()}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,11 +21,13 @@ Example
 >>> SimParams(dt_ms=0.5, t_present_ms=100.0).steps_per_sample
 200
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass, replace
-from typing import Any, Mapping
+from typing import Any
 
 import brian2 as b2
 
@@ -187,8 +189,7 @@ class SimParams:
         for name in ("t_present_ms", "t_rest_ms"):
             _require(
                 _multiple_of(getattr(self, name), self.dt_ms),
-                f"SimParams.{name}={getattr(self, name)} is not a multiple of dt_ms={self.dt_ms}; "
-                "choose a multiple",
+                f"SimParams.{name}={getattr(self, name)} is not a multiple of dt_ms={self.dt_ms}; choose a multiple",
             )
 
     @property

@@ -10,9 +10,10 @@ Example
 >>> ax.get_xlabel()
 'time (ms)'
 """
+
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -91,7 +92,7 @@ def plot_receptive_fields(w: np.ndarray, image_shape: tuple[int, int], *, n_max:
     for k in range(n):
         r, c = divmod(k, cols)
         img = w[:, k].reshape(h, wd)
-        canvas[r * (h + 1):r * (h + 1) + h, c * (wd + 1):c * (wd + 1) + wd] = img / (img.max() or 1.0)
+        canvas[r * (h + 1) : r * (h + 1) + h, c * (wd + 1) : c * (wd + 1) + wd] = img / (img.max() or 1.0)
     ax.imshow(canvas, cmap="hot", interpolation="nearest")
     ax.set_axis_off()
     ax.set_title(f"receptive fields of {n} neurons")

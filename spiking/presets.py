@@ -9,18 +9,21 @@ Example
 >>> p = preset_params("stdp-gated")
 >>> p.output_stdp.hold_gate_mV
 0.0
->>> RULE_RUN_DEFAULTS["local-error"]["t_present_ms"]
+>>> RULE_RUN_DEFAULTS["spiking-local"]["t_present_ms"]
 50.0
 """
+
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .params import replace_params
 from .rules import RULES, get_rule, local_error, stdp_association
 
-__all__ = ["PRESETS", "RULE_RUN_DEFAULTS", "preset_params"]
+__all__ = ["PRESETS", "RENAMED_PRESETS", "RULE_RUN_DEFAULTS", "preset_name", "preset_params"]
+
 
 class _RunDefaultsView(Mapping[str, dict[str, Any]]):
     """Read-only view rule name -> a fresh dict of that rule's ``RuleSpec.run_defaults`` (every
@@ -57,7 +60,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "stdp-gated": {
         "rule": stdp_association.NAME,
         "doc": "stop-learning association: hold-back depression only while the wrong class would fire, "
-               "label potentiation only below a trace (rate) ceiling",
+        "label potentiation only below a trace (rate) ceiling",
         "params": {"output_stdp": dict(_GATED)},
     },
     "stdp-gated-dense": {
@@ -108,25 +111,36 @@ PRESETS: dict[str, dict[str, Any]] = {
     "stdp-iris": {
         "rule": stdp_association.NAME,
         "doc": "population-coded tabular data (small layers): faster input STDP, 5 Hz hidden target, gated output",
-        "params": {"input_stdp": dict(_IRIS_INPUT), "hidden_lif": {"theta_target_hz": 5.0},
-                   "output_stdp": dict(_GATED)},
+        "params": {
+            "input_stdp": dict(_IRIS_INPUT),
+            "hidden_lif": {"theta_target_hz": 5.0},
+            "output_stdp": dict(_GATED),
+        },
     },
     "stdp-iris-slow": {
         "rule": stdp_association.NAME,
         "doc": "stdp-iris with a 4x slower output association (less drift over epochs)",
-        "params": {"input_stdp": dict(_IRIS_INPUT), "hidden_lif": {"theta_target_hz": 5.0},
-                   "output_stdp": dict(_IRIS_SLOW_OUT)},
+        "params": {
+            "input_stdp": dict(_IRIS_INPUT),
+            "hidden_lif": {"theta_target_hz": 5.0},
+            "output_stdp": dict(_IRIS_SLOW_OUT),
+        },
     },
     "stdp-skip-400": {
         "rule": stdp_association.NAME,
         "doc": "for --hidden 400,400: the output associates with the first hidden layer through a skip "
-               "projection (skip_stdp, 2400 mV per output neuron) beside a weak h2 -> out association "
-               "(100 mV); sparse 400-neuron layers (0.1 Hz homeostatic target), strong output inhibition",
+        "projection (skip_stdp, 2400 mV per output neuron) beside a weak h2 -> out association "
+        "(100 mV); sparse 400-neuron layers (0.1 Hz homeostatic target), strong output inhibition",
         "params": {
             "hidden_lif": {"theta_target_hz": 0.1},
             "hidden_stdp": {"norm_total_mV": 400.0, "w_max_mV": 160.0, "eta_plus_mV": 0.2, "eta_minus_mV": 0.02},
-            "output_stdp": {"norm_total_mV": 100.0, "w_max_mV": 15.0, "eta_plus_mV": 4.0, "eta_minus_mV": 0.4,
-                            "eta_hold_mV": 4.0},
+            "output_stdp": {
+                "norm_total_mV": 100.0,
+                "w_max_mV": 15.0,
+                "eta_plus_mV": 4.0,
+                "eta_minus_mV": 0.4,
+                "eta_hold_mV": 4.0,
+            },
             "skip_stdp": {"norm_total_mV": 2400.0, "w_max_mV": 360.0},  # otherwise as output_stdp
             "output_inhibition_mV": 15.0,
         },
@@ -134,35 +148,60 @@ PRESETS: dict[str, dict[str, Any]] = {
     "stdp-iris-skip": {
         "rule": stdp_association.NAME,
         "doc": "stdp-iris-slow with a denser hidden code (2 Hz homeostatic target) and a gated skip association "
-               "h1 -> out (skip_stdp, 400 mV per output neuron); chosen with 3 epochs on IRIS splits 5-9",
-        "params": {"input_stdp": dict(_IRIS_INPUT), "hidden_lif": {"theta_target_hz": 2.0},
-                   "output_stdp": dict(_IRIS_SLOW_OUT), "skip_stdp": {}},  # skip: a copy of output_stdp
+        "h1 -> out (skip_stdp, 400 mV per output neuron); chosen with 3 epochs on IRIS splits 5-9",
+        "params": {
+            "input_stdp": dict(_IRIS_INPUT),
+            "hidden_lif": {"theta_target_hz": 2.0},
+            "output_stdp": dict(_IRIS_SLOW_OUT),
+            "skip_stdp": {},
+        },  # skip: a copy of output_stdp
     },
-    "local-error-fast": {
+    "spiking-local-fast": {
         "rule": local_error.NAME,
         "doc": "three-factor update every 5 steps (same rate per second; ~2x faster simulation), eta 10",
         "params": {"update_every": 5, "eta_mV_per_s": 10.0},
     },
-    "local-error-out": {
+    "spiking-local-out": {
         "rule": local_error.NAME,
         "doc": "three-factor update every 5 steps and a 100x slower output layer (eta_out 0.2 mV/s): the "
-               "output's delta rule sums over every active hidden neuron, so at the hidden layers' rate it "
-               "overwrote itself on every sample",
+        "output's delta rule sums over every active hidden neuron, so at the hidden layers' rate it "
+        "overwrote itself on every sample",
         "params": {"update_every": 5, "eta_out_mV_per_s": 0.2},
     },
-    "local-error-fast-reg": {
+    "spiking-local-fast-reg": {
         "rule": local_error.NAME,
-        "doc": "local-error-fast with a local activity regulariser (rate_reg 0.1 towards r = 0.4)",
+        "doc": "spiking-local-fast with a local activity regulariser (rate_reg 0.1 towards r = 0.4)",
         "params": {"update_every": 5, "eta_mV_per_s": 10.0, "rate_reg": 0.1},
     },
 }
 
 
+#: preset names before 0.2 (when the spiking local-error rule was called ``local-error``)
+RENAMED_PRESETS = {
+    old.replace("spiking-local", "local-error"): old for old in PRESETS if old.startswith("spiking-local")
+}
+
+
+def preset_name(name: str) -> str | None:
+    """The current name of preset ``name`` (an old name warns), or None if there is no such preset.
+
+    >>> preset_name("stdp-skip-400"), preset_name("no-such-preset")
+    ('stdp-skip-400', None)
+    """
+    if name in PRESETS:
+        return name
+    if name in RENAMED_PRESETS:
+        new = RENAMED_PRESETS[name]
+        warnings.warn(f"spiking preset {name!r} is now called {new!r}", DeprecationWarning, stacklevel=2)
+        return new
+    return None
+
+
 def preset_params(name: str, base: Any = None) -> Any:
     """Parameters of preset ``name`` (overrides applied to ``base`` or the rule's defaults)."""
-    if name not in PRESETS:
+    if preset_name(name) is None:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-    spec = PRESETS[name]
+    spec = PRESETS[preset_name(name)]
     if base is None:
         base = get_rule(spec["rule"]).params_type()
     return replace_params(base, spec["params"])

@@ -13,9 +13,10 @@ Example
 >>> round(float(w), 6)   # pre at step 2, post at step 5: potentiation by 0.1 * exp(-3/20)
 0.586071
 """
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

@@ -7,7 +7,7 @@ The state of a network is a dict of numpy arrays with a fixed naming scheme:
   shape ``(n_in, n_h1)``); layers are named ``in``, ``h1``, ``h2``, ..., ``out``.
 * ``theta_<layer>`` - adaptive thresholds in mV (STDP rule, layers with adaptation).
 * ``M_<layer>`` - fixed random readout of a hidden layer, layout ``M[neuron, class]``
-  (local-error rule).
+  (spiking-local rule).
 
 What differs between rules (initial weights, extra arrays, skip projections, normalisation) is
 asked of the config's rule (:class:`spiking.rules.RuleSpec`); nothing here names a rule.
@@ -15,12 +15,13 @@ asked of the config's rule (:class:`spiking.rules.RuleSpec`); nothing here names
 Example
 -------
 >>> from spiking.config import NetworkConfig
->>> cfg = NetworkConfig(rule="local-error", n_in=4, hidden=(3,), n_out=2)
+>>> cfg = NetworkConfig(rule="spiking-local", n_in=4, hidden=(3,), n_out=2)
 >>> sorted(init_state(cfg, seed=0))
 ['M_h1', 'W_h1_out', 'W_in_h1']
 >>> init_state_shapes(cfg)["M_h1"]
 (3, 2)
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -28,6 +28,7 @@ subtraction).
 Example: see :mod:`bridges.ann2snn.twin` (examples live in the submodules: brian2 patches pytest's
 doctest collector in a way that fails on a package ``__init__``).
 """
+
 from __future__ import annotations
 
 import warnings

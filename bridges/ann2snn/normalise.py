@@ -23,10 +23,10 @@ Example
 >>> poisson_spikes(x, 10, generator=torch.Generator().manual_seed(0)).shape
 torch.Size([64, 10, 4])
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 import torch
@@ -67,14 +67,16 @@ def mlp_layers(model: nn.Module) -> list[nn.Linear]:
     if model.skip:
         raise ValueError("conversion of MLPs with skip connections is not supported; train with skip=False")
     if model.activation.name != "relu":
-        raise ValueError(f"conversion needs ReLU hidden units (rate = max(0, a)); the model uses "
-                         f"{model.activation.name!r}")
+        raise ValueError(
+            f"conversion needs ReLU hidden units (rate = max(0, a)); the model uses {model.activation.name!r}"
+        )
     return list(model.layers)
 
 
 @torch.no_grad()
-def normalise(model: nn.Module, x: Tensor, *, method: str = "max", percentile: float = 99.9,
-              batch_size: int = 2048) -> ConvertedNet:
+def normalise(
+    model: nn.Module, x: Tensor, *, method: str = "max", percentile: float = 99.9, batch_size: int = 2048
+) -> ConvertedNet:
     """Data-based weight normalisation of a ReLU MLP.
 
     With ``lambda_l`` the statistic (max, or the ``percentile``-th percentile) of layer ``l``'s ReLU
@@ -105,8 +107,10 @@ def normalise(model: nn.Module, x: Tensor, *, method: str = "max", percentile: f
         raise ValueError(f"inputs must lie in [0, 1] for conversion, got [{float(x.min())}, {float(x.max())}]")
     layers = mlp_layers(model)
     Ws = [l.weight.detach().double().cpu() for l in layers]
-    Bs = [(l.bias.detach().double().cpu() if l.bias is not None else torch.zeros(l.out_features, dtype=torch.float64))
-          for l in layers]
+    Bs = [
+        (l.bias.detach().double().cpu() if l.bias is not None else torch.zeros(l.out_features, dtype=torch.float64))
+        for l in layers
+    ]
     for i, (w, b) in enumerate(zip(Ws, Bs)):
         if not (torch.isfinite(w).all() and torch.isfinite(b).all()):
             raise ValueError(f"layer {i} of the model has NaN or inf weights; it cannot be converted")
@@ -117,7 +121,7 @@ def normalise(model: nn.Module, x: Tensor, *, method: str = "max", percentile: f
     for w, b in zip(Ws, Bs):
         a = torch.relu(h @ w.T + b)
         flat = a.reshape(-1)
-        lam = float(flat.max()) if q == 1.0 else float(torch.quantile(flat[: 16_000_000], q))
+        lam = float(flat.max()) if q == 1.0 else float(torch.quantile(flat[:16_000_000], q))
         if lam <= 0:
             lam = 1.0  # a dead layer: nothing to scale
         out_w.append((w * (prev / lam)).numpy())
@@ -128,7 +132,7 @@ def normalise(model: nn.Module, x: Tensor, *, method: str = "max", percentile: f
     return ConvertedNet(out_w, out_b, scales, method, 100.0 * q)
 
 
-def poisson_spikes(x: Tensor, steps: int, *, max_rate: float = 1.0, generator: Optional[torch.Generator] = None) -> Tensor:
+def poisson_spikes(x: Tensor, steps: int, *, max_rate: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
     """Bernoulli (discrete Poisson) spike trains ``(N, steps, D)``: pixel ``x`` fires with probability
     ``x * max_rate`` per step (drawn on the CPU from ``generator``: identical on every device)."""
     if not 0 < max_rate <= 1:

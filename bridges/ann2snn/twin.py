@@ -13,9 +13,10 @@ Example
 >>> twin.counts(x.double(), steps=50)[-1].shape
 torch.Size([64, 3])
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import snntorch as snn
@@ -41,8 +42,14 @@ class IFNetworkTwin(nn.Module):
     slope : surrogate-gradient steepness
     """
 
-    def __init__(self, weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], *,
-                 dtype: torch.dtype = torch.float64, slope: float = 5.0) -> None:
+    def __init__(
+        self,
+        weights: Sequence[np.ndarray],
+        biases: Sequence[np.ndarray],
+        *,
+        dtype: torch.dtype = torch.float64,
+        slope: float = 5.0,
+    ) -> None:
         super().__init__()
         from spiking.ifnet import check_if_network  # validation shared with the Brian2 side
 
@@ -57,7 +64,8 @@ class IFNetworkTwin(nn.Module):
             self.fcs.append(fc)
         grad = surrogate.fast_sigmoid(slope=slope)
         self.neurons = nn.ModuleList(
-            snn.Leaky(beta=1.0, threshold=1.0, reset_mechanism="subtract", spike_grad=grad) for _ in weights)
+            snn.Leaky(beta=1.0, threshold=1.0, reset_mechanism="subtract", spike_grad=grad) for _ in weights
+        )
         self.dtype = dtype
 
     def first_current(self, x: Tensor) -> Tensor:

@@ -14,10 +14,11 @@ Example
 >>> all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), back.state_dict().values()))
 True
 """
+
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -34,8 +35,9 @@ def _linear_layers(model: nn.Module) -> list[tuple[str, nn.Linear]]:
     layers = list(trainable_layers(model))
     convs = [n for n, m in layers if not isinstance(m, nn.Linear)]
     if convs:
-        raise ValueError(f"weight maps to spiking networks support Linear layers only; {convs[0]!r} is a "
-                         "convolution (use an MLP)")
+        raise ValueError(
+            f"weight maps to spiking networks support Linear layers only; {convs[0]!r} is a convolution (use an MLP)"
+        )
     if not layers:
         raise ValueError("the model has no Linear layer")
     return layers
@@ -50,12 +52,14 @@ def export_weights(model: nn.Module) -> tuple[list[np.ndarray], list[np.ndarray]
     prev_out, prev_name = None, None
     for name, layer in _linear_layers(model):
         w = layer.weight.detach().cpu().double().numpy()
-        b = (layer.bias.detach().cpu().double().numpy() if layer.bias is not None else np.zeros(w.shape[0]))
+        b = layer.bias.detach().cpu().double().numpy() if layer.bias is not None else np.zeros(w.shape[0])
         if not (np.isfinite(w).all() and np.isfinite(b).all()):
             raise ValueError(f"layer {name!r} has NaN or inf weights or biases; it cannot be exported")
         if prev_out is not None and w.shape[1] != prev_out:
-            raise ValueError(f"layer {name!r} takes {w.shape[1]} inputs but {prev_name!r} gives {prev_out}: "
-                             "only plain feed-forward chains can be exported")
+            raise ValueError(
+                f"layer {name!r} takes {w.shape[1]} inputs but {prev_name!r} gives {prev_out}: "
+                "only plain feed-forward chains can be exported"
+            )
         ws.append(w)
         bs.append(b)
         prev_out, prev_name = w.shape[0], name
@@ -67,20 +71,26 @@ def import_weights(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], 
     new = copy.deepcopy(like)
     layers = _linear_layers(new)
     if len(layers) != len(weights) or len(weights) != len(biases):
-        raise ValueError(f"the model has {len(layers)} Linear layers but {len(weights)} weight matrices and "
-                         f"{len(biases)} bias vectors were given")
+        raise ValueError(
+            f"the model has {len(layers)} Linear layers but {len(weights)} weight matrices and "
+            f"{len(biases)} bias vectors were given"
+        )
     with torch.no_grad():
         for (name, layer), w, b in zip(layers, weights, biases):
             w, b = np.asarray(w), np.asarray(b)
             if tuple(w.shape) != tuple(layer.weight.shape):
-                raise ValueError(f"layer {name!r}: weight shape {tuple(w.shape)} does not match the model's "
-                                 f"{tuple(layer.weight.shape)}")
+                raise ValueError(
+                    f"layer {name!r}: weight shape {tuple(w.shape)} does not match the model's "
+                    f"{tuple(layer.weight.shape)}"
+                )
             if not (np.isfinite(w).all() and np.isfinite(b).all()):
                 raise ValueError(f"layer {name!r}: imported weights contain NaN or inf")
             layer.weight.copy_(torch.as_tensor(w, dtype=layer.weight.dtype))
             if layer.bias is not None:
                 if tuple(b.shape) != tuple(layer.bias.shape):
-                    raise ValueError(f"layer {name!r}: bias shape {tuple(b.shape)} does not match {tuple(layer.bias.shape)}")
+                    raise ValueError(
+                        f"layer {name!r}: bias shape {tuple(b.shape)} does not match {tuple(layer.bias.shape)}"
+                    )
                 layer.bias.copy_(torch.as_tensor(b, dtype=layer.bias.dtype))
             elif np.any(b != 0):
                 raise ValueError(f"layer {name!r} has no bias but non-zero biases were given")
@@ -94,8 +104,10 @@ def _dimensionless(values, name: str) -> np.ndarray:
     except ImportError:  # pragma: no cover - brian2 is a dependency
         return np.asarray(values)
     if isinstance(values, Quantity) and values.dim is not DIMENSIONLESS:
-        raise ValueError(f"{name} carries Brian2 units ({values.dim}); the rate model's weights are "
-                         "dimensionless: divide by the unit (e.g. w / mV) first")
+        raise ValueError(
+            f"{name} carries Brian2 units ({values.dim}); the rate model's weights are "
+            "dimensionless: divide by the unit (e.g. w / mV) first"
+        )
     return np.asarray(values, dtype=np.float64)
 
 

@@ -46,6 +46,7 @@ True
 >>> sorted(robust_accuracy(model, x, y, attack="fgsm", epsilons=(0.0, 0.1)))
 [0.0, 0.1]
 """
+
 from .evaluate import accuracy, craft, robust_accuracy
 from .fgsm_pgd import fgsm, pgd
 from .gradient import EOT_MAX_ROWS, input_gradient

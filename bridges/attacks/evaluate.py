@@ -12,12 +12,13 @@ Examples
 >>> sorted(robust_accuracy(model, x, y, attack="fgsm", epsilons=(0.0, 0.1)))
 [0.0, 0.1]
 """
+
 from __future__ import annotations
 
 import inspect
 import logging
 import numbers
-from typing import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -66,10 +67,17 @@ def _check_epsilons(epsilons: Sequence[float], lo: float, hi: float) -> list[flo
     return eps_list
 
 
-def _iter_adversarial(model: GradientSource, x: torch.Tensor, y: torch.Tensor, attack: str,
-                      epsilons: Sequence[float], batch_size: int, grad_model: GradientSource | None,
-                      device: torch.device | str | None, attack_kw: dict
-                      ) -> Iterator[tuple[float, slice, torch.Tensor, torch.Tensor]]:
+def _iter_adversarial(
+    model: GradientSource,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attack: str,
+    epsilons: Sequence[float],
+    batch_size: int,
+    grad_model: GradientSource | None,
+    device: torch.device | str | None,
+    attack_kw: dict,
+) -> Iterator[tuple[float, slice, torch.Tensor, torch.Tensor]]:
     """Yield ``(epsilon, batch slice, x_adv batch, y batch)`` on the compute device, epsilon-major."""
     fn = get_attack(attack)
     _check_attack_kwargs(attack, fn, {**attack_kw, "grad_model": grad_model})
@@ -92,10 +100,18 @@ def _iter_adversarial(model: GradientSource, x: torch.Tensor, y: torch.Tensor, a
             yield eps, sl, fn(model, xb, yb, eps, grad_model=grad_model, **kw), yb
 
 
-def craft(model: GradientSource, x: torch.Tensor, y: torch.Tensor, *, attack: str = "fgsm",
-          epsilons: Sequence[float] = (0.0, 0.05, 0.1), batch_size: int = 256,
-          grad_model: GradientSource | None = None, device: torch.device | str | None = None,
-          **attack_kw: object) -> dict[float, torch.Tensor]:
+def craft(
+    model: GradientSource,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    attack: str = "fgsm",
+    epsilons: Sequence[float] = (0.0, 0.05, 0.1),
+    batch_size: int = 256,
+    grad_model: GradientSource | None = None,
+    device: torch.device | str | None = None,
+    **attack_kw: object,
+) -> dict[float, torch.Tensor]:
     """Craft adversarial examples for every epsilon, batch by batch (e.g. for transfer attacks).
 
     Craft on a source model, then score the results on other models with :func:`accuracy`. Attacks follow
@@ -140,8 +156,9 @@ def craft(model: GradientSource, x: torch.Tensor, y: torch.Tensor, *, attack: st
     (True, (4, 3))
     """
     out: dict[float, torch.Tensor] = {}
-    for eps, sl, xb_adv, _ in _iter_adversarial(model, x, y, attack, epsilons, batch_size, grad_model,
-                                                  device, dict(attack_kw)):
+    for eps, sl, xb_adv, _ in _iter_adversarial(
+        model, x, y, attack, epsilons, batch_size, grad_model, device, dict(attack_kw)
+    ):
         if eps not in out:
             out[eps] = torch.empty_like(x)
         out[eps][sl] = xb_adv.to(x.device)
@@ -154,8 +171,13 @@ def _count_correct(model: GradientSource, xb: torch.Tensor, yb: torch.Tensor) ->
     return int((logits.argmax(dim=1) == yb).sum())
 
 
-def accuracy(model: GradientSource, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256,
-             device: torch.device | str | None = None) -> float:
+def accuracy(
+    model: GradientSource,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int = 256,
+    device: torch.device | str | None = None,
+) -> float:
     """Fraction of samples whose argmax logit equals ``y``, in eval mode (flags restored), without gradients.
 
     Parameters
@@ -187,17 +209,24 @@ def accuracy(model: GradientSource, x: torch.Tensor, y: torch.Tensor, batch_size
     correct = 0
     with _eval_mode(model):
         for start in range(0, x.shape[0], batch_size):
-            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
             if device is not None:
                 xb, yb = xb.to(device), yb.to(device)
             correct += _count_correct(model, xb, yb)
     return correct / x.shape[0]
 
 
-def robust_accuracy(model: GradientSource, x: torch.Tensor, y: torch.Tensor, attack: str = "fgsm",
-                    epsilons: Sequence[float] = (0.0, 0.05, 0.1), batch_size: int = 256,
-                    grad_model: GradientSource | None = None, device: torch.device | str | None = None,
-                    **attack_kw: object) -> dict[float, float]:
+def robust_accuracy(
+    model: GradientSource,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attack: str = "fgsm",
+    epsilons: Sequence[float] = (0.0, 0.05, 0.1),
+    batch_size: int = 256,
+    grad_model: GradientSource | None = None,
+    device: torch.device | str | None = None,
+    **attack_kw: object,
+) -> dict[float, float]:
     """Accuracy of ``model`` on adversarial inputs crafted against it, for each epsilon.
 
     White-box by default; with ``grad_model`` the gradient comes from that source while ``model`` is scored
@@ -226,8 +255,9 @@ def robust_accuracy(model: GradientSource, x: torch.Tensor, y: torch.Tensor, att
     """
     correct: dict[float, int] = {}
     with _eval_mode(model):
-        for eps, _, xb_adv, yb in _iter_adversarial(model, x, y, attack, epsilons, batch_size, grad_model,
-                                                    device, dict(attack_kw)):
+        for eps, _, xb_adv, yb in _iter_adversarial(
+            model, x, y, attack, epsilons, batch_size, grad_model, device, dict(attack_kw)
+        ):
             correct[eps] = correct.get(eps, 0) + _count_correct(model, xb_adv, yb)
     result = {eps: c / x.shape[0] for eps, c in correct.items()}
     logger.info("robust accuracy (%s): %s", attack, result)

@@ -14,6 +14,7 @@ Examples
 >>> torch.equal(pgd(model, x, y, 0.1, steps=1, step_size=0.1, random_start=False), fgsm(model, x, y, 0.1))
 True
 """
+
 from __future__ import annotations
 
 import math
@@ -47,10 +48,19 @@ def _ball(x: torch.Tensor, eps: float, lo: float, hi: float) -> tuple[torch.Tens
     return (x - eps).clamp(min=lo), (x + eps).clamp(max=hi)
 
 
-def fgsm(model: GradientSource, x: torch.Tensor, y: torch.Tensor, epsilon: float, *, loss: str = "ce",
-         input_range: tuple[float, float] = (0.0, 1.0), targeted: bool = False,
-         grad_model: GradientSource | None = None, eot_samples: int = 1,
-         seed: int | None = None) -> torch.Tensor:
+def fgsm(
+    model: GradientSource,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    epsilon: float,
+    *,
+    loss: str = "ce",
+    input_range: tuple[float, float] = (0.0, 1.0),
+    targeted: bool = False,
+    grad_model: GradientSource | None = None,
+    eot_samples: int = 1,
+    seed: int | None = None,
+) -> torch.Tensor:
     """Fast Gradient Sign Method: ``x_adv = clip(x + epsilon * sign(grad_x loss), input_range)``.
 
     Goodfellow, Shlens, Szegedy (2015), "Explaining and Harnessing Adversarial Examples", arXiv 1412.6572.
@@ -112,11 +122,23 @@ def fgsm(model: GradientSource, x: torch.Tensor, y: torch.Tensor, epsilon: float
     return _project(x0 + eps * torch.sign(direction * grad), ball_lo, ball_hi)
 
 
-def pgd(model: GradientSource, x: torch.Tensor, y: torch.Tensor, epsilon: float, *, steps: int = 10,
-        step_size: float | None = None, random_start: bool = True, loss: str = "ce",
-        input_range: tuple[float, float] = (0.0, 1.0), targeted: bool = False,
-        grad_model: GradientSource | None = None, eot_samples: int = 1, seed: int | None = None,
-        generator: torch.Generator | None = None) -> torch.Tensor:
+def pgd(
+    model: GradientSource,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    epsilon: float,
+    *,
+    steps: int = 10,
+    step_size: float | None = None,
+    random_start: bool = True,
+    loss: str = "ce",
+    input_range: tuple[float, float] = (0.0, 1.0),
+    targeted: bool = False,
+    grad_model: GradientSource | None = None,
+    eot_samples: int = 1,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Projected Gradient Descent (L-infinity) with an optional uniform random start.
 
     Madry, Makelov, Schmidt, Tsipras, Vladu (2018), "Towards Deep Learning Models Resistant to Adversarial
@@ -161,17 +183,23 @@ def pgd(model: GradientSource, x: torch.Tensor, y: torch.Tensor, epsilon: float,
     if step_size is None:
         alpha = 2.5 * eps / steps
     else:
-        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Real) \
-                or not math.isfinite(float(step_size)) or step_size <= 0:
-            raise ValueError(f"step_size must be a finite number > 0, got {step_size!r}; "
-                             f"or leave it None for 2.5 * epsilon / steps")
+        if (
+            isinstance(step_size, bool)
+            or not isinstance(step_size, numbers.Real)
+            or not math.isfinite(float(step_size))
+            or step_size <= 0
+        ):
+            raise ValueError(
+                f"step_size must be a finite number > 0, got {step_size!r}; or leave it None for 2.5 * epsilon / steps"
+            )
         alpha = float(step_size)
     loss_fn = get_loss(loss)
     eot_samples = _check_positive_int(eot_samples, "eot_samples")
     seed = _check_seed(seed)
     if seed is not None and generator is not None:
-        raise ValueError("pass either seed or generator, not both: seed makes its own CPU generator for the "
-                         "random start")
+        raise ValueError(
+            "pass either seed or generator, not both: seed makes its own CPU generator for the random start"
+        )
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     _check_x(x, lo, hi)

@@ -14,6 +14,7 @@ Examples
 >>> input_gradient(lin, torch.zeros(1, 2), torch.tensor([1]), loss="margin", eot_samples=3).tolist()
 [[1.0, -1.0]]
 """
+
 from __future__ import annotations
 
 import warnings
@@ -37,8 +38,9 @@ __all__ = ["EOT_MAX_ROWS", "input_gradient"]
 EOT_MAX_ROWS = 4096
 
 
-def _gradient(grad_model: GradientSource, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn,
-              eot_samples: int) -> torch.Tensor:
+def _gradient(
+    grad_model: GradientSource, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, eot_samples: int
+) -> torch.Tensor:
     """Mean over ``eot_samples`` draws of d(sum_i loss_i)/dx; shape of ``x``. No validation, no RNG seeding.
 
     The draws run as batches of ``k * N`` copies of ``x`` (copy ``j`` of sample ``i`` at row
@@ -58,8 +60,9 @@ def _gradient(grad_model: GradientSource, x: torch.Tensor, y: torch.Tensor, loss
     return total / eot_samples if eot_samples > 1 else total
 
 
-def _gradient_pass(grad_model: GradientSource, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn,
-                   copies: int) -> torch.Tensor:
+def _gradient_pass(
+    grad_model: GradientSource, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, copies: int
+) -> torch.Tensor:
     """Sum over ``copies`` stacked copies of ``x`` of d(sum_i loss_i)/dx, in one pass."""
     x_in = x.detach().clone().requires_grad_(True)
     with torch.enable_grad():
@@ -68,17 +71,22 @@ def _gradient_pass(grad_model: GradientSource, x: torch.Tensor, y: torch.Tensor,
         logits = _check_logits(grad_model(x_rep), y_rep)
         losses = loss_fn(logits, y_rep, reduction="none")
         if losses.shape != (x_rep.shape[0],):
-            raise ValueError(f"the loss must return one value per sample, shape ({x_rep.shape[0]},), got "
-                             f"{tuple(losses.shape)}")
+            raise ValueError(
+                f"the loss must return one value per sample, shape ({x_rep.shape[0]},), got {tuple(losses.shape)}"
+            )
         if not losses.requires_grad:
-            raise ValueError("the model's output does not depend differentiably on its input (no autograd "
-                             "graph: torch.no_grad, .detach() or a non-torch simulator inside?); pass "
-                             "grad_model= a differentiable twin, e.g. a surrogate-gradient model")
+            raise ValueError(
+                "the model's output does not depend differentiably on its input (no autograd "
+                "graph: torch.no_grad, .detach() or a non-torch simulator inside?); pass "
+                "grad_model= a differentiable twin, e.g. a surrogate-gradient model"
+            )
         (grad,) = torch.autograd.grad(losses.sum(), x_in, allow_unused=True)
     if grad is None:
-        raise ValueError("the model's output does not depend differentiably on its input (the input is "
-                         "not in the autograd graph); pass grad_model= a differentiable twin, e.g. a "
-                         "surrogate-gradient model")
+        raise ValueError(
+            "the model's output does not depend differentiably on its input (the input is "
+            "not in the autograd graph); pass grad_model= a differentiable twin, e.g. a "
+            "surrogate-gradient model"
+        )
     return grad
 
 
@@ -86,14 +94,25 @@ def _warn_zero_gradients(grad: torch.Tensor) -> None:
     zero = (grad.reshape(grad.shape[0], -1) == 0).all(dim=1)
     n_zero = int(zero.sum())
     if n_zero:
-        warnings.warn(f"{n_zero} of {grad.shape[0]} samples have an exactly zero input gradient, so the attack "
-                      f"cannot move them (gradient masking?). For non-differentiable models (spikes, hard "
-                      f"thresholds) pass grad_model= a surrogate-gradient twin; for stochastic ones use "
-                      f"eot_samples > 1; for saturated softmax try loss='margin'.", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"{n_zero} of {grad.shape[0]} samples have an exactly zero input gradient, so the attack "
+            f"cannot move them (gradient masking?). For non-differentiable models (spikes, hard "
+            f"thresholds) pass grad_model= a surrogate-gradient twin; for stochastic ones use "
+            f"eot_samples > 1; for saturated softmax try loss='margin'.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
-def input_gradient(model: GradientSource, x: torch.Tensor, y: torch.Tensor, *, loss: str = "ce",
-                   eot_samples: int = 1, seed: int | None = None) -> torch.Tensor:
+def input_gradient(
+    model: GradientSource,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    loss: str = "ce",
+    eot_samples: int = 1,
+    seed: int | None = None,
+) -> torch.Tensor:
     """Input gradient of the summed attack loss, averaged over ``eot_samples`` forward passes.
 
     This is the gradient source every attack here uses: with ``targeted=False`` the attack steps along

@@ -11,6 +11,7 @@ Examples
 >>> get_loss("margin")(torch.tensor([[3.0, 1.0, 2.0]]), torch.tensor([0]), reduction="none").tolist()
 [-1.0]
 """
+
 from __future__ import annotations
 
 from ratebased.losses import LOSSES, LossFn, margin_loss

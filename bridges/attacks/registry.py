@@ -11,9 +11,10 @@ Examples
 >>> ATTACKS.get("FGSM") is fgsm
 True
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

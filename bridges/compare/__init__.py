@@ -12,7 +12,7 @@ Example
 8
 """
 
-from bridges.compare.config import ATTACK_KINDS, DEFAULT_RULES, RULE_FAMILY, CompareConfig, family_of
+from bridges.compare.config import ATTACK_KINDS, DEFAULT_RULES, CompareConfig, family_of
 from bridges.compare.families import FAMILIES, LoadedModel
 from bridges.compare.graph import build_tasks, compile_task, eval_task, train_task, worker_init, worker_session
 from bridges.compare.report import ROW_FIELDS, masking_checks, merge, plot_accuracy_vs_epsilon, summarise, write_report
@@ -21,7 +21,6 @@ __all__ = [
     "ATTACK_KINDS",
     "DEFAULT_RULES",
     "FAMILIES",
-    "RULE_FAMILY",
     "ROW_FIELDS",
     "CompareConfig",
     "LoadedModel",

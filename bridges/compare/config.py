@@ -12,19 +12,29 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Optional
 
-__all__ = ["CompareConfig", "DEFAULT_RULES", "ATTACK_KINDS", "RULE_FAMILY", "family_of"]
+__all__ = ["CompareConfig", "DEFAULT_RULES", "ATTACK_KINDS", "family_of"]
 
 DEFAULT_RULES = ("bp", "fa", "dfa", "usf", "dtp", "gait", "local", "stdp-association", "spiking-local")
 ATTACK_KINDS = ("whitebox", "transfer", "surrogate")
-#: rule name in the comparison -> (family, rule name inside the family)
-RULE_FAMILY = {"stdp-association": ("spiking", "stdp-association"), "spiking-local": ("spiking", "local-error")}
 
 
 def family_of(rule: str) -> tuple[str, str]:
-    """``(family, rule name inside the family)`` of a comparison rule name."""
-    return RULE_FAMILY.get(rule, ("rate", rule))
+    """``(family, registered rule name)`` of a rule: the model family whose registry holds it
+    (:data:`bridges.compare.families.FAMILIES`). A deprecated spelling resolves with a warning.
+
+    Raises
+    ------
+    ValueError
+        No family knows the rule; the message lists every family's rules.
+    """
+    from bridges.compare.families import FAMILIES
+
+    for name, family in FAMILIES.items():
+        if family.has_rule(rule):
+            return name, family.canonical(rule)
+    valid = "; ".join(f"{name}: {', '.join(family.rule_names())}" for name, family in FAMILIES.items())
+    raise ValueError(f"unknown rule {rule!r}; valid names ({valid})")
 
 
 @dataclass(frozen=True)
@@ -34,7 +44,8 @@ class CompareConfig:
     Attributes
     ----------
     dataset, classes : data (``classes`` keeps and relabels a subset, e.g. (4, 9)).
-    rules : rule names (rate rules from ``ratebased``, plus ``stdp-association`` and ``spiking-local``).
+    rules : rule names: rate rules (``ratebased.available_rules()``) and spiking rules
+        (``spiking.available_rules()``: ``stdp-association``, ``spiking-local``).
     epsilons, seeds : the sweep.
     methods : attack methods, ``fgsm`` and/or ``pgd`` (L-inf); ``pgd_steps`` iterations.
     sources : rules whose models craft transfer attacks (same seed).
@@ -46,17 +57,17 @@ class CompareConfig:
     """
 
     dataset: str = "digits"
-    classes: Optional[tuple] = None
+    classes: tuple | None = None
     rules: tuple = DEFAULT_RULES
     epsilons: tuple = (0.0, 0.05, 0.1, 0.2, 0.3)
     seeds: tuple = (0, 1, 2)
     methods: tuple = ("fgsm", "pgd")
     pgd_steps: int = 10
     sources: tuple = ("bp",)
-    n_eval: Optional[int] = None
-    n_eval_spiking: Optional[int] = 100
+    n_eval: int | None = None
+    n_eval_spiking: int | None = 100
     eot_samples: int = 4
-    data_root: Optional[str] = None
+    data_root: str | None = None
     rate: dict = field(default_factory=dict)
     rate_rules: dict = field(default_factory=dict)
     spiking: dict = field(default_factory=dict)
@@ -81,13 +92,10 @@ class CompareConfig:
             raise ValueError(f"pgd_steps must be >= 1, got {self.pgd_steps}")
         if self.eot_samples < 1:
             raise ValueError(f"eot_samples must be >= 1, got {self.eot_samples}")
+        object.__setattr__(self, "rules", tuple(family_of(r)[1] for r in self.rules))
         for s in self.sources:
             if family_of(s)[0] != "rate":
                 raise ValueError(f"transfer source {s!r} must be a rate-based rule")
-        from bridges.compare.families import FAMILIES
-
-        for r in self.rules:
-            FAMILIES.get(family_of(r)[0]).check_rule(family_of(r)[1])
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -35,10 +35,22 @@ class RateFamily:
     simulator = "torch"
 
     @staticmethod
-    def check_rule(rule: str) -> None:
+    def has_rule(rule: str) -> bool:
         import ratebased as rb
 
-        rb.get_rule(rule)
+        return rule in rb.RULES
+
+    @staticmethod
+    def canonical(rule: str) -> str:
+        import ratebased as rb
+
+        return rb.RULES.canonical(rule)
+
+    @staticmethod
+    def rule_names() -> tuple[str, ...]:
+        import ratebased as rb
+
+        return rb.available_rules()
 
     @staticmethod
     def run_config(cfg: CompareConfig, rule: str, seed: int) -> dict:
@@ -63,10 +75,13 @@ class RateFamily:
         cfg = RateRunConfig.from_dict(spec["config"])
         res = train_rate(cfg, data_root=spec.get("data_root"), device="cpu", checkpoint_dir=model_dir, resume=True)
         save_rate_run(model_dir, res, cfg)
-        return {"clean_accuracy": res.metrics["test_accuracy"], "train_seconds": sum(e["seconds"] for e in res.metrics["epochs"])}
+        return {
+            "clean_accuracy": res.metrics["test_accuracy"],
+            "train_seconds": sum(e["seconds"] for e in res.metrics["epochs"]),
+        }
 
     @staticmethod
-    def load(model_dir: Path) -> "LoadedModel":
+    def load(model_dir: Path) -> LoadedModel:
         import ratebased as rb
         from bridges.runs.rate import load_rate_model
 
@@ -89,10 +104,22 @@ class SpikingFamily:
     simulator = "brian2"
 
     @staticmethod
-    def check_rule(rule: str) -> None:
+    def has_rule(rule: str) -> bool:
         import spiking as spk
 
-        spk.get_rule(rule)  # unknown names raise ValueError listing the registered spiking rules
+        return rule in spk.RULES
+
+    @staticmethod
+    def canonical(rule: str) -> str:
+        import spiking as spk
+
+        return spk.RULES.canonical(rule)
+
+    @staticmethod
+    def rule_names() -> tuple[str, ...]:
+        import spiking as spk
+
+        return spk.available_rules()
 
     @staticmethod
     def run_config(cfg: CompareConfig, rule: str, seed: int) -> dict:
@@ -121,7 +148,7 @@ class SpikingFamily:
         return train_spiking_model(spec["config"], model_dir, data_root=spec.get("data_root"))
 
     @staticmethod
-    def load(model_dir: Path) -> "LoadedModel":
+    def load(model_dir: Path) -> LoadedModel:
         from bridges.runs.spiking import load_spiking_model
 
         m = load_spiking_model(model_dir)
@@ -137,7 +164,7 @@ class LoadedModel:
     """
 
     predict: Any
-    grad_model: Optional[torch.nn.Module]
+    grad_model: torch.nn.Module | None
     simulator: str
     stochastic: bool = False
 

@@ -23,6 +23,7 @@ Example
 >>> len(build_tasks(cfg))  # 2 trainings + bp: 2 whitebox; fa: 2 whitebox + 2 transfer
 8
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -148,8 +149,12 @@ def build_tasks(cfg: CompareConfig) -> list[Task]:
             cconf = family.compile_config(conf)
             if cconf is not None:
                 ckey = task_key(f"compile-{rule}", {"family": fam, "config": cconf})
-                compiles.setdefault(ckey, Task(ckey, compile_task, {"family": fam, "rule": rule, "config": cconf,
-                                                                    "data_root": cfg.data_root}))
+                compiles.setdefault(
+                    ckey,
+                    Task(
+                        ckey, compile_task, {"family": fam, "rule": rule, "config": cconf, "data_root": cfg.data_root}
+                    ),
+                )
                 deps = (ckey,)
             spec = {"family": fam, "rule": rule, "config": conf, "data_root": cfg.data_root}
             key = task_key(f"train-{rule}", {"family": fam, "config": conf})
@@ -167,12 +172,20 @@ def build_tasks(cfg: CompareConfig) -> list[Task]:
                     for method in cfg.methods:
                         for eps in cfg.epsilons:
                             spec = {
-                                "family": fam, "rule": rule, "seed": seed, "config": conf, "attack": kind,
-                                "method": method, "epsilon": float(eps), "source": source,
+                                "family": fam,
+                                "rule": rule,
+                                "seed": seed,
+                                "config": conf,
+                                "attack": kind,
+                                "method": method,
+                                "epsilon": float(eps),
+                                "source": source,
                                 "source_config": train_keys[(source, seed)][2] if source else None,
-                                "dataset": cfg.dataset, "classes": None if cfg.classes is None else list(cfg.classes),
+                                "dataset": cfg.dataset,
+                                "classes": None if cfg.classes is None else list(cfg.classes),
                                 "n_eval": cfg.n_eval if fam == "rate" else cfg.n_eval_spiking,
-                                "pgd_steps": cfg.pgd_steps, "eot_samples": cfg.eot_samples,
+                                "pgd_steps": cfg.pgd_steps,
+                                "eot_samples": cfg.eot_samples,
                                 "data_root": cfg.data_root,
                             }
                             spec["attack_seed"] = int(task_key("seed", spec)[-8:], 16)

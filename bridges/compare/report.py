@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -22,8 +21,21 @@ from bridges.tasks import Task, result_path, task_key
 __all__ = ["ROW_FIELDS", "merge", "summarise", "masking_checks", "plot_accuracy_vs_epsilon", "write_report"]
 
 
-ROW_FIELDS = ("dataset", "rule", "family", "simulator", "seed", "attack", "method", "source", "epsilon",
-              "accuracy", "n_eval", "model_config_key", "task_key")
+ROW_FIELDS = (
+    "dataset",
+    "rule",
+    "family",
+    "simulator",
+    "seed",
+    "attack",
+    "method",
+    "source",
+    "epsilon",
+    "accuracy",
+    "n_eval",
+    "model_config_key",
+    "task_key",
+)
 
 
 def merge(tasks: list[Task], results_dir: Path) -> list[dict]:
@@ -34,13 +46,25 @@ def merge(tasks: list[Task], results_dir: Path) -> list[dict]:
             continue
         rec = read_json(result_path(results_dir, t.key))
         s = t.spec
-        rows.append({
-            "dataset": s["dataset"], "rule": s["rule"], "family": s["family"], "simulator": rec["result"]["simulator"],
-            "seed": s["seed"], "attack": s["attack"], "method": s["method"], "source": s["source"] or "",
-            "epsilon": s["epsilon"], "accuracy": rec["result"]["accuracy"], "n_eval": rec["result"]["n"],
-            "model_config_key": task_key(s["family"], s["config"]), "task_key": t.key,
-            "config": s["config"], "versions": rec["versions"],
-        })
+        rows.append(
+            {
+                "dataset": s["dataset"],
+                "rule": s["rule"],
+                "family": s["family"],
+                "simulator": rec["result"]["simulator"],
+                "seed": s["seed"],
+                "attack": s["attack"],
+                "method": s["method"],
+                "source": s["source"] or "",
+                "epsilon": s["epsilon"],
+                "accuracy": rec["result"]["accuracy"],
+                "n_eval": rec["result"]["n"],
+                "model_config_key": task_key(s["family"], s["config"]),
+                "task_key": t.key,
+                "config": s["config"],
+                "versions": rec["versions"],
+            }
+        )
     rows.sort(key=lambda r: (r["rule"], r["attack"], r["method"], r["source"], r["epsilon"], r["seed"]))
     return rows
 
@@ -90,9 +114,13 @@ def masking_checks(summary: dict, rules: tuple, epsilons: tuple, large_eps_acc: 
         pgd = [v["mean"] for (r, a, m, s, e), v in summary.items() if r == rule and m == "pgd" and e == big]
         pgd_min = min(pgd) if pgd else None
         not_zero = pgd_min is not None and pgd_min > large_eps_acc
-        out[rule] = {"transfer_beats_whitebox": beats, "pgd_largest_eps_accuracy": pgd_min,
-                     "pgd_not_to_zero": not_zero, "pgd_checked": pgd_min is not None,
-                     "suspect": bool(beats) or not_zero}
+        out[rule] = {
+            "transfer_beats_whitebox": beats,
+            "pgd_largest_eps_accuracy": pgd_min,
+            "pgd_not_to_zero": not_zero,
+            "pgd_checked": pgd_min is not None,
+            "suspect": bool(beats) or not_zero,
+        }
     return out
 
 
@@ -101,8 +129,11 @@ def _fmt(v: dict) -> str:
 
 
 def _attack_label(attack: str, method: str, source: str) -> str:
-    base = {"whitebox": "white-box (true gradient)", "transfer": f"transfer from {source}",
-            "surrogate": "surrogate-gradient EOT (snntorch twin)"}[attack]
+    base = {
+        "whitebox": "white-box (true gradient)",
+        "transfer": f"transfer from {source}",
+        "surrogate": "surrogate-gradient EOT (snntorch twin)",
+    }[attack]
     return f"{method.upper()} {base}"
 
 
@@ -124,8 +155,15 @@ def plot_accuracy_vs_epsilon(summary: dict, rules: tuple, epsilons: tuple, attac
         if pts:
             e, m, s = map(np.asarray, zip(*pts))
             fam = family_of(rule)[0]
-            ax.errorbar(e, 100 * m, yerr=100 * s, marker="o" if fam == "rate" else "s",
-                        ls="-" if fam == "rate" else "--", capsize=2, label=rule)
+            ax.errorbar(
+                e,
+                100 * m,
+                yerr=100 * s,
+                marker="o" if fam == "rate" else "s",
+                ls="-" if fam == "rate" else "--",
+                capsize=2,
+                label=rule,
+            )
     ax.set_xlabel("epsilon (L-inf)")
     ax.set_ylabel("accuracy (%)")
     ax.set_title(title, fontsize=9)
@@ -144,8 +182,15 @@ def _png(ax) -> bytes:
     return buf.getvalue()
 
 
-def write_report(out_dir: Path, cfg: CompareConfig, rows: list[dict], train_records: dict, command: str,
-                 versions: dict, wall_s: Optional[float] = None) -> dict:
+def write_report(
+    out_dir: Path,
+    cfg: CompareConfig,
+    rows: list[dict],
+    train_records: dict,
+    command: str,
+    versions: dict,
+    wall_s: float | None = None,
+) -> dict:
     """Write results.csv, results.json, report.md and the plots; returns the summary dict."""
     out_dir = Path(out_dir)
     summary = summarise(rows)
@@ -156,37 +201,58 @@ def write_report(out_dir: Path, cfg: CompareConfig, rows: list[dict], train_reco
     for r in rows:
         w.writerow(r)
     atomic_write_text(out_dir / "results.csv", buf.getvalue())
-    atomic_write_json(out_dir / "results.json", {
-        "config": cfg.to_dict(), "command": command, "versions": versions, "wall_s": wall_s,
-        "rows": rows, "training": train_records,
-        "summary": [{"rule": k[0], "attack": k[1], "method": k[2], "source": k[3], "epsilon": k[4], **v}
-                    for k, v in summary.items()],
-        "masking_checks": checks,
-    })
+    atomic_write_json(
+        out_dir / "results.json",
+        {
+            "config": cfg.to_dict(),
+            "command": command,
+            "versions": versions,
+            "wall_s": wall_s,
+            "rows": rows,
+            "training": train_records,
+            "summary": [
+                {"rule": k[0], "attack": k[1], "method": k[2], "source": k[3], "epsilon": k[4], **v}
+                for k, v in summary.items()
+            ],
+            "masking_checks": checks,
+        },
+    )
     plots = []
     for method in cfg.methods:
-        own = plot_accuracy_vs_epsilon(summary, cfg.rules, cfg.epsilons,
-                                       lambda k, v, m=method: k[2] == m and k[1] in ("whitebox", "surrogate"),
-                                       f"{cfg.dataset}: {method.upper()} on each model's own gradient "
-                                       "(rate: true gradient, torch; spiking: surrogate EOT, Brian2)")
+        own = plot_accuracy_vs_epsilon(
+            summary,
+            cfg.rules,
+            cfg.epsilons,
+            lambda k, v, m=method: k[2] == m and k[1] in ("whitebox", "surrogate"),
+            f"{cfg.dataset}: {method.upper()} on each model's own gradient "
+            "(rate: true gradient, torch; spiking: surrogate EOT, Brian2)",
+        )
         name = f"accuracy_vs_eps_{method}_whitebox.png"
         atomic_write_bytes(out_dir / name, _png(own))
         plots.append(name)
         for src in cfg.sources:
-            tr = plot_accuracy_vs_epsilon(summary, cfg.rules, cfg.epsilons,
-                                          lambda k, v, m=method, s=src: k[2] == m and k[1] == "transfer" and k[3] == s,
-                                          f"{cfg.dataset}: {method.upper()} transferred from {src}")
+            tr = plot_accuracy_vs_epsilon(
+                summary,
+                cfg.rules,
+                cfg.epsilons,
+                lambda k, v, m=method, s=src: k[2] == m and k[1] == "transfer" and k[3] == s,
+                f"{cfg.dataset}: {method.upper()} transferred from {src}",
+            )
             name = f"accuracy_vs_eps_{method}_transfer_{src}.png"
             atomic_write_bytes(out_dir / name, _png(tr))
             plots.append(name)
     # rate vs spiking: mean over the rules of each family, own-gradient FGSM
     lines = [f"# Robustness comparison: {cfg.dataset}", ""]
-    lines += [f"Command: `{command}`", "",
-              f"Seeds: {', '.join(map(str, cfg.seeds))}; epsilons: {', '.join(map(str, cfg.epsilons))}; "
-              f"methods: {', '.join(cfg.methods)} (PGD: {cfg.pgd_steps} steps, step 2.5·eps/steps, random start); "
-              f"transfer sources: {', '.join(cfg.sources)}; EOT samples (spiking): {cfg.eot_samples}.",
-              f"Evaluated samples per model: rate {cfg.n_eval or 'all test'}, spiking {cfg.n_eval_spiking or 'all test'}.",
-              "Values are accuracy in % as mean ± std over seeds.", ""]
+    lines += [
+        f"Command: `{command}`",
+        "",
+        f"Seeds: {', '.join(map(str, cfg.seeds))}; epsilons: {', '.join(map(str, cfg.epsilons))}; "
+        f"methods: {', '.join(cfg.methods)} (PGD: {cfg.pgd_steps} steps, step 2.5·eps/steps, random start); "
+        f"transfer sources: {', '.join(cfg.sources)}; EOT samples (spiking): {cfg.eot_samples}.",
+        f"Evaluated samples per model: rate {cfg.n_eval or 'all test'}, spiking {cfg.n_eval_spiking or 'all test'}.",
+        "Values are accuracy in % as mean ± std over seeds.",
+        "",
+    ]
     if wall_s is not None:
         lines += [f"Wall time: {wall_s:.0f} s.", ""]
     lines += ["## Clean accuracy", "", "| rule | family | simulator | clean accuracy |", "|---|---|---|---|"]
@@ -197,9 +263,12 @@ def write_report(out_dir: Path, cfg: CompareConfig, rows: list[dict], train_reco
     lines.append("")
     attacks_seen = sorted({(k[1], k[2], k[3]) for k in summary}, key=lambda t: (ATTACK_KINDS.index(t[0]), t[1], t[2]))
     for attack, method, source in attacks_seen:
-        lines += [f"## {_attack_label(attack, method, source)}", "",
-                  "| rule | simulator | " + " | ".join(f"eps {e}" for e in cfg.epsilons) + " |",
-                  "|---|---|" + "---|" * len(cfg.epsilons)]
+        lines += [
+            f"## {_attack_label(attack, method, source)}",
+            "",
+            "| rule | simulator | " + " | ".join(f"eps {e}" for e in cfg.epsilons) + " |",
+            "|---|---|" + "---|" * len(cfg.epsilons),
+        ]
         for rule in cfg.rules:
             cells, sim = [], ""
             for e in cfg.epsilons:
@@ -209,17 +278,30 @@ def write_report(out_dir: Path, cfg: CompareConfig, rows: list[dict], train_reco
             if any(cells):
                 lines.append(f"| {rule} | {sim} | " + " | ".join(cells) + " |")
         lines.append("")
-    lines += ["## Gradient-masking checks", "",
-              "A model is **suspect** when a transfer attack beats its own white-box/surrogate attack, or PGD at "
-              "the largest epsilon leaves more than 10% accuracy (Athalye et al. 2018, arXiv 1802.00420).", "",
-              "| rule | transfer beats own attack | PGD acc. at largest eps | verdict |", "|---|---|---|---|"]
+    lines += [
+        "## Gradient-masking checks",
+        "",
+        "A model is **suspect** when a transfer attack beats its own white-box/surrogate attack, or PGD at "
+        "the largest epsilon leaves more than 10% accuracy (Athalye et al. 2018, arXiv 1802.00420).",
+        "",
+        "| rule | transfer beats own attack | PGD acc. at largest eps | verdict |",
+        "|---|---|---|---|",
+    ]
     for rule, c in checks.items():
         beats = ", ".join(f"{b['method']} eps {b['epsilon']}" for b in c["transfer_beats_whitebox"]) or "no"
         pgd = "not run" if not c["pgd_checked"] else f"{100 * c['pgd_largest_eps_accuracy']:.1f}%"
         lines.append(f"| {rule} | {beats} | {pgd} | {'**suspect**' if c['suspect'] else 'ok'} |")
     lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
-    lines += ["## Provenance", "", "Every row of results.csv/results.json records its seed, the model's config key "
-              "and the task key; results.json holds the full configs and the library versions:", "",
-              "```", *(f"{k}: {v}" for k, v in sorted(versions.items())), "```", ""]
+    lines += [
+        "## Provenance",
+        "",
+        "Every row of results.csv/results.json records its seed, the model's config key "
+        "and the task key; results.json holds the full configs and the library versions:",
+        "",
+        "```",
+        *(f"{k}: {v}" for k, v in sorted(versions.items())),
+        "```",
+        "",
+    ]
     atomic_write_text(out_dir / "report.md", "\n".join(lines))
     return {"summary": summary, "checks": checks, "plots": plots}

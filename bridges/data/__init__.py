@@ -67,6 +67,7 @@ Examples
 >>> small.x_train.shape
 (100, 1, 8, 8)
 """
+
 from __future__ import annotations
 
 import types

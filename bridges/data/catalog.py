@@ -15,15 +15,17 @@ Traceback (most recent call last):
 ...
 ValueError: unknown data set 'cifar10'; valid names: mnist, fashion-mnist, kmnist, iris, digits
 """
+
 from __future__ import annotations
 
 import functools
 import os
 import types
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -95,9 +97,7 @@ def _register(spec: DatasetSpec) -> None:
     if spec.name != spec.name.lower() or not spec.name:
         raise ValueError(f"data set names are lower-case and non-empty, got {spec.name!r}")
     if spec.name in DATASET_SPECS:
-        raise ValueError(
-            f"data set {spec.name!r} registered twice; registered: {', '.join(DATASET_SPECS.names())}"
-        )
+        raise ValueError(f"data set {spec.name!r} registered twice; registered: {', '.join(DATASET_SPECS.names())}")
     DATASET_SPECS.register(spec.name, spec)
 
 
@@ -272,48 +272,71 @@ def _idx_set(
     )
 
 
-_register(_idx_set(
-    "mnist",
-    class_names=tuple(str(d) for d in range(10)),
-    citation="LeCun, Bottou, Bengio, Haffner, Gradient-based learning applied to document "
-             "recognition, Proc. IEEE 1998; CC BY-SA 3.0",
-    mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",),
-    checksums={
-        # raw: MD5 of the uncompressed IDX content; gz: MD5 of the original distribution's .gz.
-        "train-images-idx3-ubyte": FileChecksum(raw="6bbc9ace898e44ae57da46a324031adb", gz="f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-        "train-labels-idx1-ubyte": FileChecksum(raw="a25bea736e30d166cdddb491f175f624", gz="d53e105ee54ea40749a09fcbcd1e9432"),
-        "t10k-images-idx3-ubyte": FileChecksum(raw="2646ac647ad5339dbf082846283269ea", gz="9fb629c4189551a2d022fa330f9573f3"),
-        "t10k-labels-idx1-ubyte": FileChecksum(raw="27ae3e4e09519cfbb04c329615203637", gz="ec29112dd5afa0611ce80d1b7f02629c"),
-    },
-))
-_register(_idx_set(
-    "fashion-mnist",
-    class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                 "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-    citation="Xiao, Rasul, Vollgraf, Fashion-MNIST, arXiv:1708.07747; MIT licence",
-    mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-    checksums={
-        "train-images-idx3-ubyte": FileChecksum(gz="8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-        "train-labels-idx1-ubyte": FileChecksum(gz="25c81989df183df01b3e8a0aad5dffbe"),
-        "t10k-images-idx3-ubyte": FileChecksum(gz="bef4ecab320f06d8554ea6380940ec79"),
-        "t10k-labels-idx1-ubyte": FileChecksum(gz="bb300cfdad3c16e7a12a480ee83cd310"),
-    },
-    hint="On Debian/Ubuntu: `apt-get install dataset-fashion-mnist` installs the four files "
-         "under /usr/share/datasets/fashion-mnist/, which is searched when root=None.",
-))
-_register(_idx_set(
-    "kmnist",
-    class_names=("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
-    citation="Clanuwat et al., Deep Learning for Classical Japanese Literature, "
-             "arXiv:1812.01718; CC BY-SA 4.0",
-    mirrors=("http://codh.rois.ac.jp/kmnist/dataset/kmnist/",),
-    checksums={
-        "train-images-idx3-ubyte": FileChecksum(gz="bdb82020997e1d708af4cf47b453dcf7"),
-        "train-labels-idx1-ubyte": FileChecksum(gz="e144d726b3acfaa3e44228e80efcd344"),
-        "t10k-images-idx3-ubyte": FileChecksum(gz="5c965bf0a639b31b8f53240b1b52f4d7"),
-        "t10k-labels-idx1-ubyte": FileChecksum(gz="7320c461ea6c1c855c0b718fb2a4b134"),
-    },
-))
+_register(
+    _idx_set(
+        "mnist",
+        class_names=tuple(str(d) for d in range(10)),
+        citation="LeCun, Bottou, Bengio, Haffner, Gradient-based learning applied to document "
+        "recognition, Proc. IEEE 1998; CC BY-SA 3.0",
+        mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",),
+        checksums={
+            # raw: MD5 of the uncompressed IDX content; gz: MD5 of the original distribution's .gz.
+            "train-images-idx3-ubyte": FileChecksum(
+                raw="6bbc9ace898e44ae57da46a324031adb", gz="f68b3c2dcbeaaa9fbdd348bbdeb94873"
+            ),
+            "train-labels-idx1-ubyte": FileChecksum(
+                raw="a25bea736e30d166cdddb491f175f624", gz="d53e105ee54ea40749a09fcbcd1e9432"
+            ),
+            "t10k-images-idx3-ubyte": FileChecksum(
+                raw="2646ac647ad5339dbf082846283269ea", gz="9fb629c4189551a2d022fa330f9573f3"
+            ),
+            "t10k-labels-idx1-ubyte": FileChecksum(
+                raw="27ae3e4e09519cfbb04c329615203637", gz="ec29112dd5afa0611ce80d1b7f02629c"
+            ),
+        },
+    )
+)
+_register(
+    _idx_set(
+        "fashion-mnist",
+        class_names=(
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ),
+        citation="Xiao, Rasul, Vollgraf, Fashion-MNIST, arXiv:1708.07747; MIT licence",
+        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+        checksums={
+            "train-images-idx3-ubyte": FileChecksum(gz="8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+            "train-labels-idx1-ubyte": FileChecksum(gz="25c81989df183df01b3e8a0aad5dffbe"),
+            "t10k-images-idx3-ubyte": FileChecksum(gz="bef4ecab320f06d8554ea6380940ec79"),
+            "t10k-labels-idx1-ubyte": FileChecksum(gz="bb300cfdad3c16e7a12a480ee83cd310"),
+        },
+        hint="On Debian/Ubuntu: `apt-get install dataset-fashion-mnist` installs the four files "
+        "under /usr/share/datasets/fashion-mnist/, which is searched when root=None.",
+    )
+)
+_register(
+    _idx_set(
+        "kmnist",
+        class_names=("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
+        citation="Clanuwat et al., Deep Learning for Classical Japanese Literature, arXiv:1812.01718; CC BY-SA 4.0",
+        mirrors=("http://codh.rois.ac.jp/kmnist/dataset/kmnist/",),
+        checksums={
+            "train-images-idx3-ubyte": FileChecksum(gz="bdb82020997e1d708af4cf47b453dcf7"),
+            "train-labels-idx1-ubyte": FileChecksum(gz="e144d726b3acfaa3e44228e80efcd344"),
+            "t10k-images-idx3-ubyte": FileChecksum(gz="5c965bf0a639b31b8f53240b1b52f4d7"),
+            "t10k-labels-idx1-ubyte": FileChecksum(gz="7320c461ea6c1c855c0b718fb2a4b134"),
+        },
+    )
+)
 
 
 def _fetch_iris() -> tuple[np.ndarray, np.ndarray]:
@@ -330,14 +353,15 @@ def _scale_minmax_train(xtr: np.ndarray, xte: np.ndarray) -> tuple[np.ndarray, n
     return (xtr - lo) / span, np.clip((xte - lo) / span, 0.0, 1.0), note
 
 
-_register(DatasetSpec(
-    name="iris",
-    class_names=("setosa", "versicolor", "virginica"),
-    input_shape=(4,),
-    citation="Fisher, The use of multiple measurements in taxonomic problems, 1936 "
-             "(scikit-learn's copy)",
-    loader=functools.partial(_load_embedded, fetch=_fetch_iris, scale=_scale_minmax_train),
-))
+_register(
+    DatasetSpec(
+        name="iris",
+        class_names=("setosa", "versicolor", "virginica"),
+        input_shape=(4,),
+        citation="Fisher, The use of multiple measurements in taxonomic problems, 1936 (scikit-learn's copy)",
+        loader=functools.partial(_load_embedded, fetch=_fetch_iris, scale=_scale_minmax_train),
+    )
+)
 
 
 def _fetch_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -351,14 +375,15 @@ def _scale_by_16(xtr: np.ndarray, xte: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return xtr / 16.0, xte / 16.0, "x / 16 (pixel values 0..16)"
 
 
-_register(DatasetSpec(
-    name="digits",
-    class_names=tuple(str(d) for d in range(10)),
-    input_shape=(1, 8, 8),
-    citation="UCI Optical Recognition of Handwritten Digits, Alpaydin & Kaynak 1998 "
-             "(scikit-learn's copy)",
-    loader=functools.partial(_load_embedded, fetch=_fetch_digits, scale=_scale_by_16),
-))
+_register(
+    DatasetSpec(
+        name="digits",
+        class_names=tuple(str(d) for d in range(10)),
+        input_shape=(1, 8, 8),
+        citation="UCI Optical Recognition of Handwritten Digits, Alpaydin & Kaynak 1998 (scikit-learn's copy)",
+        loader=functools.partial(_load_embedded, fetch=_fetch_digits, scale=_scale_by_16),
+    )
+)
 
 #: Names accepted by :func:`load_dataset`, in registration order.
 DATASETS: tuple[str, ...] = DATASET_SPECS.names()

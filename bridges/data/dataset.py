@@ -20,18 +20,21 @@ Dataset(name='toy', train=(4, 2), test=(2, 2), n_classes=2, class_names=('a', 'b
 >>> limit(ds, n_train=2, seed=0).y_train.tolist()
 [0, 1]
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
 import numbers
 import types
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
 __all__ = ["Dataset", "Split", "train_val_split", "subset", "limit", "to_torch"]
+
 
 # --------------------------------------------------------------------------------------------
 # The Dataset record
@@ -111,8 +114,7 @@ class Dataset:
                 )
             if y.min() < 0 or y.max() >= self.n_classes:
                 raise ValueError(
-                    f"Dataset {self.name!r}: y_{part} spans [{y.min()}, {y.max()}], outside "
-                    f"0..{self.n_classes - 1}"
+                    f"Dataset {self.name!r}: y_{part} spans [{y.min()}, {y.max()}], outside 0..{self.n_classes - 1}"
                 )
 
     def __repr__(self) -> str:
@@ -126,7 +128,7 @@ class Dataset:
         """Number of input values per example, ``prod(input_shape)``."""
         return math.prod(self.input_shape)
 
-    def flat(self) -> "Dataset":
+    def flat(self) -> Dataset:
         """The same data with each example flattened to ``(n_features,)``.
 
         The arrays are views of this data set's arrays (no copy).
@@ -163,9 +165,7 @@ def _pick(y: np.ndarray, n: int, rng: np.random.Generator, stratify: bool) -> np
     extra = n - int(base.sum())
     order = np.lexsort((np.arange(classes.size), -rem))  # largest remainder first
     base[order[:extra]] += 1
-    chosen = [
-        rng.permutation(np.flatnonzero(y == c))[:k] for c, k in zip(classes, base)
-    ]
+    chosen = [rng.permutation(np.flatnonzero(y == c))[:k] for c, k in zip(classes, base)]
     return np.sort(np.concatenate(chosen))
 
 
@@ -178,9 +178,7 @@ class Split(NamedTuple):
     y_val: np.ndarray
 
 
-def train_val_split(
-    x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int = 0, stratify: bool = True
-) -> Split:
+def train_val_split(x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int = 0, stratify: bool = True) -> Split:
     """Deterministic (seeded) split of ``(x, y)`` into training and validation parts.
 
     ``round(val_fraction * N)`` items (halves round up) go to validation. With ``stratify``
@@ -214,9 +212,7 @@ def train_val_split(
     """
     x, y = np.asarray(x), np.asarray(y)
     if y.ndim != 1 or x.ndim < 1 or x.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"train_val_split: need x of shape (N, ...) and y of shape (N,), got {x.shape} and {y.shape}"
-        )
+        raise ValueError(f"train_val_split: need x of shape (N, ...) and y of shape (N,), got {x.shape} and {y.shape}")
     if not np.issubdtype(y.dtype, np.integer) and stratify:
         raise ValueError(f"train_val_split: stratify needs integer labels, got dtype {y.dtype}")
     if not (isinstance(val_fraction, numbers.Real) and 0.0 < float(val_fraction) < 1.0):
@@ -236,9 +232,7 @@ def train_val_split(
 
 def _resolve_classes(ds: Dataset, classes: Sequence[int | str]) -> list[int]:
     if isinstance(classes, (str, bytes)) or not isinstance(classes, (Sequence, np.ndarray)):
-        raise ValueError(
-            f"classes must be a sequence such as (4, 9) or ('versicolor', 'virginica'), got {classes!r}"
-        )
+        raise ValueError(f"classes must be a sequence such as (4, 9) or ('versicolor', 'virginica'), got {classes!r}")
     lowered = {c.lower(): k for k, c in enumerate(ds.class_names)}
     out: list[int] = []
     for c in classes:
@@ -312,9 +306,7 @@ def subset(ds: Dataset, classes: Sequence[int | str]) -> Dataset:
     )
 
 
-def limit(
-    ds: Dataset, n_train: int | None = None, n_test: int | None = None, seed: int = 0
-) -> Dataset:
+def limit(ds: Dataset, n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> Dataset:
     """Deterministic class-stratified subsample for quick runs.
 
     Per-class counts are proportional to the class frequencies (largest-remainder rounding);
@@ -369,6 +361,5 @@ def to_torch(ds: Dataset, device: Any = "cpu") -> tuple[Any, Any, Any, Any]:
     import torch
 
     return tuple(
-        torch.from_numpy(np.ascontiguousarray(a)).to(device)
-        for a in (ds.x_train, ds.y_train, ds.x_test, ds.y_test)
+        torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in (ds.x_train, ds.y_train, ds.x_test, ds.y_test)
     )

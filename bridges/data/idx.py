@@ -18,6 +18,7 @@ Examples
 >>> verify_md5(p, FileChecksum(raw=_md5(_file_content(p))))
 True
 """
+
 from __future__ import annotations
 
 import functools
@@ -28,9 +29,9 @@ import os
 import types
 import warnings
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -104,9 +105,7 @@ def _parse_idx(content: bytes, path: Path | str) -> np.ndarray:
     if len(content) < 4:
         raise ValueError(f"{path}: {len(content)} bytes, too short for an IDX header. {fix}")
     if content[0] != 0 or content[1] != 0:
-        raise ValueError(
-            f"{path}: bad IDX magic {content[:4].hex()} (must start with 0000); not an IDX file. {fix}"
-        )
+        raise ValueError(f"{path}: bad IDX magic {content[:4].hex()} (must start with 0000); not an IDX file. {fix}")
     code, ndim = content[2], content[3]
     if code not in _IDX_DTYPES:
         valid = ", ".join(f"0x{c:02X}" for c in _IDX_DTYPES)
@@ -116,8 +115,7 @@ def _parse_idx(content: bytes, path: Path | str) -> np.ndarray:
     header_len = 4 + 4 * ndim
     if len(content) < header_len:
         raise ValueError(
-            f"{path}: truncated IDX header ({len(content)} bytes, need {header_len} for "
-            f"{ndim} dimensions). {fix}"
+            f"{path}: truncated IDX header ({len(content)} bytes, need {header_len} for {ndim} dimensions). {fix}"
         )
     dims = tuple(int(d) for d in np.frombuffer(content, dtype=">u4", count=ndim, offset=4))
     dtype = _IDX_DTYPES[code]

@@ -31,6 +31,7 @@ Examples
 >>> _download_target("mnist", d) == d / "mnist"
 True
 """
+
 from __future__ import annotations
 
 import http.client
@@ -39,8 +40,9 @@ import os
 import types
 import urllib.request
 import zlib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -121,9 +123,7 @@ def _search(spec: DatasetSpec, root: str | os.PathLike | None) -> tuple[Path | N
         missing = [s for s in IDX_FILES.values() if _present(directory, s) is None]
         if not missing:
             return directory, report
-        report.append(
-            f"  {directory}  ({why}): missing {', '.join(m + '[.gz]' for m in missing)}"
-        )
+        report.append(f"  {directory}  ({why}): missing {', '.join(m + '[.gz]' for m in missing)}")
     return None, report
 
 
@@ -144,7 +144,6 @@ def _missing_message(spec: DatasetSpec, root: Any, report: list[str], extra: str
     if extra:
         lines.append(extra)
     return "\n".join(lines)
-
 
 
 def _fetch(
@@ -188,7 +187,8 @@ def _fetch(
             failures.extend(attempts or [f"  {stem}.gz: no mirrors configured"])
     if failures:
         raise FileNotFoundError(
-            f"{name}: download into {directory} failed:\n" + "\n".join(failures)
+            f"{name}: download into {directory} failed:\n"
+            + "\n".join(failures)
             + "\nCheck the network, or copy the files there by hand."
         )
     return directory
@@ -255,9 +255,7 @@ def _load_idx_set(
                 f"files do not belong together -- replace both with a matching pair"
             )
         if y.size and (y.min() < 0 or y.max() >= len(spec.class_names)):
-            raise ValueError(
-                f"{yp}: labels span [{y.min()}, {y.max()}], outside 0..{len(spec.class_names) - 1}"
-            )
+            raise ValueError(f"{yp}: labels span [{y.min()}, {y.max()}], outside 0..{len(spec.class_names) - 1}")
         xf = x.reshape(x.shape[0], *spec.input_shape).astype(np.float32)
         xf /= np.float32(255.0)  # correctly rounded, so 255 maps to exactly 1.0
         out[f"x_{part}"], out[f"y_{part}"] = xf, y.astype(np.int64)

@@ -1,9 +1,10 @@
 """One rate-based training run, from a JSON-serialisable config to a trained model and its metrics.
 
-The one training loop of the rate family, used by ``scripts/train_rate.py`` and by the comparison. A run with a ``checkpoint_dir`` writes,
-atomically after every epoch, ``checkpoint.pt`` (model, optimizer, scheduler and RNG states, the
-history so far); ``resume=True`` continues from it and reaches exactly the result of an
-uninterrupted run (batch order is a function of ``(seed, epoch)``; RNG states are restored).
+The one training loop of the rate family, used by ``scripts/train_rate.py`` and by the comparison. A
+run with a ``checkpoint_dir`` writes, atomically after every epoch, ``checkpoint.pt`` (model,
+optimizer, scheduler and RNG states, the history so far); ``resume=True`` continues from it and
+reaches exactly the result of an uninterrupted run (batch order is a function of ``(seed, epoch)``;
+RNG states are restored).
 
 Examples
 --------
@@ -12,6 +13,7 @@ Examples
 >>> 0.5 < result.metrics["test_accuracy"] <= 1.0  # chance is 0.1
 True
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,9 +21,10 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import torch
 
@@ -33,8 +36,15 @@ from ratebased.device import resolve_device
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RateRunConfig", "RateRunResult", "resolve_device", "train_rate", "build_rate_model",
-           "load_rate_data", "load_rate_model"]
+__all__ = [
+    "RateRunConfig",
+    "RateRunResult",
+    "resolve_device",
+    "train_rate",
+    "build_rate_model",
+    "load_rate_data",
+    "load_rate_model",
+]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -62,9 +72,9 @@ class RateRunConfig:
     activation: str = "relu"
     skip: bool = False
     dataset: str = "digits"
-    classes: Optional[tuple] = None
-    n_train: Optional[int] = None
-    n_test: Optional[int] = None
+    classes: tuple | None = None
+    n_train: int | None = None
+    n_test: int | None = None
     epochs: int = 20
     batch_size: int = 128
     lr: float = 1e-3
@@ -91,8 +101,14 @@ class RateRunConfig:
             raise ValueError(f"align_batch must be >= 0, got {self.align_batch}")
 
     def train_config(self) -> rb.TrainConfig:
-        return rb.TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                              optimizer=self.optimizer, weight_decay=self.weight_decay, schedule=self.schedule)
+        return rb.TrainConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            optimizer=self.optimizer,
+            weight_decay=self.weight_decay,
+            schedule=self.schedule,
+        )
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -101,7 +117,7 @@ class RateRunConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RateRunConfig":
+    def from_dict(cls, d: dict) -> RateRunConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -156,10 +172,17 @@ def load_rate_model(directory: str | Path, device: str = "cpu") -> tuple[torch.n
     return model.to(resolve_device(device)), cfg, meta
 
 
-def train_rate(cfg: RateRunConfig, *, data_root=None, download: bool = False, device: str = "auto",
-               checkpoint_dir: Optional[str | Path] = None, resume: bool = False,
-               on_batch: Optional[Callable[[int], None]] = None,
-               on_epoch: Optional[Callable[[dict], None]] = None) -> RateRunResult:
+def train_rate(
+    cfg: RateRunConfig,
+    *,
+    data_root=None,
+    download: bool = False,
+    device: str = "auto",
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    on_batch: Callable[[int], None] | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> RateRunResult:
     """Train the model of ``cfg``; returns it with its metrics (see the module docstring).
 
     Raises
@@ -192,8 +215,10 @@ def train_rate(cfg: RateRunConfig, *, data_root=None, download: bool = False, de
     if resume and ckpt is not None and ckpt.exists():
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
         if state["config"] != cfg.to_dict():
-            raise ValueError(f"{ckpt} was written by a different config; use another --out directory or "
-                             "delete the checkpoint to start over")
+            raise ValueError(
+                f"{ckpt} was written by a different config; use another --out directory or "
+                "delete the checkpoint to start over"
+            )
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -203,27 +228,48 @@ def train_rate(cfg: RateRunConfig, *, data_root=None, download: bool = False, de
         history, start_epoch = state["history"], state["epoch"]
         log.info("resumed %s at epoch %d", ckpt, start_epoch)
 
-    align_x, align_y = x_tr[:cfg.align_batch], y_tr[:cfg.align_batch]
+    align_x, align_y = x_tr[: cfg.align_batch], y_tr[: cfg.align_batch]
     t_start = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
-        loss = rb.train_epoch(model, rule, x_tr, y_tr, opt, loss_fn, batch_size=cfg.batch_size,
-                              seed=cfg.seed, epoch=epoch, on_batch=on_batch)
+        loss = rb.train_epoch(
+            model,
+            rule,
+            x_tr,
+            y_tr,
+            opt,
+            loss_fn,
+            batch_size=cfg.batch_size,
+            seed=cfg.seed,
+            epoch=epoch,
+            on_batch=on_batch,
+        )
         seconds = time.perf_counter() - t0
         sched.step()
-        row = {"epoch": epoch + 1, "train_loss": loss, "seconds": seconds,
-               "test_accuracy": rb.evaluate(model, x_te, y_te)}
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": loss,
+            "seconds": seconds,
+            "test_accuracy": rb.evaluate(model, x_te, y_te),
+        }
         if cfg.align_batch and cfg.rule != "bp":
             row["alignment_deg"] = rb.gradient_alignment(model, rule, align_x, align_y, loss_fn)
             row["feedback_angle_deg"] = rb.feedback_angles(model)
         history.append(row)
         if ckpt is not None:
-            atomic_torch_save(ckpt, {
-                "config": cfg.to_dict(), "epoch": epoch + 1, "history": history,
-                "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "rng_cpu": torch.get_rng_state(),
-                "rng_cuda": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
-            })
+            atomic_torch_save(
+                ckpt,
+                {
+                    "config": cfg.to_dict(),
+                    "epoch": epoch + 1,
+                    "history": history,
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "rng_cpu": torch.get_rng_state(),
+                    "rng_cuda": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
+                },
+            )
         if on_epoch is not None:
             on_epoch(row)
     rb.check_finite(model)
@@ -236,8 +282,13 @@ def train_rate(cfg: RateRunConfig, *, data_root=None, download: bool = False, de
         "config": cfg.to_dict(),
         "config_key": cfg.key(),
         "rule_config": rule.config(),
-        "dataset": {"name": ds.name, "n_train": int(len(ds.y_train)), "n_test": int(len(ds.y_test)),
-                    "classes": list(ds.class_names), "input_shape": list(input_shape)},
+        "dataset": {
+            "name": ds.name,
+            "n_train": int(len(ds.y_train)),
+            "n_test": int(len(ds.y_test)),
+            "classes": list(ds.class_names),
+            "input_shape": list(input_shape),
+        },
         "device": str(dev),
         "seconds_this_session": time.perf_counter() - t_start,
         "versions": versions(),
@@ -250,8 +301,10 @@ def save_rate_run(directory: str | Path, result: RateRunResult, cfg: RateRunConf
     directory = Path(directory)
     atomic_torch_save(directory / "model.pt", result.model.state_dict())
     ds = result.metrics["dataset"]
-    atomic_write_json(directory / "config.json", {"config": cfg.to_dict(), "input_shape": ds["input_shape"],
-                                                  "n_classes": len(ds["classes"]), "seed": cfg.seed})
+    atomic_write_json(
+        directory / "config.json",
+        {"config": cfg.to_dict(), "input_shape": ds["input_shape"], "n_classes": len(ds["classes"]), "seed": cfg.seed},
+    )
     atomic_write_json(directory / "metrics.json", result.metrics)
 
 

@@ -29,9 +29,10 @@ import copy
 import hashlib
 import json
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -85,7 +86,7 @@ def complete_run(run: Mapping[str, Any]) -> dict:
     return {"classes": None, **copy.deepcopy(RUN_DEFAULTS), **OPTIONAL_DEFAULTS, **copy.deepcopy(dict(run))}
 
 
-def params_overrides(rule: str, spec: Optional[str]) -> dict:
+def params_overrides(rule: str, spec: str | None) -> dict:
     """Rule-parameter overrides from a preset name (``spiking.presets``), a JSON object or a JSON file.
 
     Examples
@@ -96,11 +97,12 @@ def params_overrides(rule: str, spec: Optional[str]) -> dict:
     ['hidden_lif', 'hidden_stdp']
     """
     import spiking as spk
-    from spiking.presets import PRESETS
+    from spiking.presets import PRESETS, preset_name
 
     if not spec:
         return {}
-    if spec in PRESETS:
+    if preset_name(spec) is not None:
+        spec = preset_name(spec)
         owner = spk.get_rule(PRESETS[spec]["rule"]).name
         if owner != spk.get_rule(rule).name:
             raise ValueError(f"preset {spec!r} is for rule {owner!r}, not {rule!r}")
@@ -240,7 +242,7 @@ class SpikingRunResult:
     n_test: int = 0
     n_chunks_per_epoch: int = 0
     target: str = ""
-    data: Optional[RunData] = None
+    data: RunData | None = None
 
 
 def train_spiking_run(
@@ -250,10 +252,10 @@ def train_spiking_run(
     data_root=None,
     cache_dir=None,
     evaluate_each_epoch: bool = True,
-    progress: Optional[Callable[[int], None]] = None,
-    on_start: Optional[Callable[[int, int], None]] = None,
-    on_chunk: Optional[Callable[[int, int, Any], None]] = None,
-    keep_classifier: Optional[Callable[[Any, RunData], None]] = None,
+    progress: Callable[[int], None] | None = None,
+    on_start: Callable[[int, int], None] | None = None,
+    on_chunk: Callable[[int, int, Any], None] | None = None,
+    keep_classifier: Callable[[Any, RunData], None] | None = None,
 ) -> SpikingRunResult:
     """Train a spiking run in Brian2 (resumable per chunk) and evaluate it on the test split.
 
@@ -313,7 +315,9 @@ def train_spiking_run(
 
             def save(c, n, state, res, epoch=epoch):
                 nxt = (epoch, c + 1) if c + 1 < n else (epoch, n)
-                save_checkpoint(ckpt, state, {"run_key": key, "epoch": nxt[0], "next_chunk": nxt[1], "history": history})
+                save_checkpoint(
+                    ckpt, state, {"run_key": key, "epoch": nxt[0], "next_chunk": nxt[1], "history": history}
+                )
                 if on_chunk is not None:
                     on_chunk(c, n, res)
 

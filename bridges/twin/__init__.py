@@ -1,7 +1,7 @@
-"""snntorch twin of the Brian2 spiking STDP / local-error classifiers (evaluation mode).
+"""snntorch twin of the Brian2 spiking STDP / spiking-local classifiers (evaluation mode).
 
 The Brian2 networks of :mod:`spiking.network` (both rules: ``stdp-association``, a reconstruction
-of Gupta 2020, arXiv 2011.12012; ``local-error``, Mostafa, Ramesh & Cauwenberghs 2018, arXiv
+of Gupta 2020, arXiv 2011.12012; ``spiking-local``, Mostafa, Ramesh & Cauwenberghs 2018, arXiv
 1711.06756, in DECOLLE's spiking form, arXiv 1811.10766) are re-implemented here step by step in
 torch, with plasticity off and the learned state frozen, so that
 
@@ -34,6 +34,7 @@ Modules
 Example: see :mod:`bridges.twin.module` (examples live in the submodules: brian2 patches pytest's
 doctest collector in a way that fails on a package ``__init__``).
 """
+
 from __future__ import annotations
 
 import warnings

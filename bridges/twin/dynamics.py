@@ -2,7 +2,7 @@
 
 The functional core under :class:`bridges.twin.SpikingNetworkTwin` (in the spirit of norse's
 ``functional/lif.py`` under ``module/lif.py``): nothing here holds state; :func:`simulate` runs the
-evaluation-mode dynamics of a Brian2 STDP / local-error network of :mod:`spiking.network` for
+evaluation-mode dynamics of a Brian2 STDP / spiking-local network of :mod:`spiking.network` for
 given weights, thresholds and input spikes, with the constants of :class:`TwinDynamics`.
 
 Discrete-time semantics (what Brian2 2.9 generates for these equations, numpy target)
@@ -42,10 +42,12 @@ which can differ from Brian2 in the last bits of ``v``: a spike differs only if 
 ~1e-16 relative of the threshold. Compiled Brian2 targets (``cython``/``cpp_standalone``, built with
 ``-ffast-math``) round differently anyway; exact agreement is defined against the ``numpy`` target.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -177,10 +179,15 @@ def _layer_dyn(spec: LayerSpec, dt_ms: float) -> _LayerDyn:
     A, e, B = membrane_constants(spec.lif, dt_ms, teacher_form=spec.teacher_form)
     lif = spec.lif
     return _LayerDyn(
-        A=A, e=e, B=B,
-        v_rest=float(np.float64(lif.v_rest_mV) * _MV), v_reset=float(np.float64(lif.v_reset_mV) * _MV),
-        v_thresh=float(np.float64(lif.v_thresh_mV) * _MV), v_floor=float(np.float64(lif.v_floor_mV) * _MV),
-        w_inh=float(np.float64(spec.inhibition_mV) * _MV), R=refractory_steps(lif, dt_ms),
+        A=A,
+        e=e,
+        B=B,
+        v_rest=float(np.float64(lif.v_rest_mV) * _MV),
+        v_reset=float(np.float64(lif.v_reset_mV) * _MV),
+        v_thresh=float(np.float64(lif.v_thresh_mV) * _MV),
+        v_floor=float(np.float64(lif.v_floor_mV) * _MV),
+        w_inh=float(np.float64(spec.inhibition_mV) * _MV),
+        R=refractory_steps(lif, dt_ms),
     )
 
 
@@ -218,9 +225,17 @@ class TwinDynamics:
     inhibit: Callable
 
 
-def simulate(dyn: TwinDynamics, weights: list[Tensor], thresholds: list[Tensor], n: int,
-             input_at: Callable[[int], Tensor], *, record_v: bool = False, dtype: torch.dtype = torch.float64,
-             device: Optional[torch.device] = None) -> tuple[list[Tensor], list[Tensor]]:
+def simulate(
+    dyn: TwinDynamics,
+    weights: list[Tensor],
+    thresholds: list[Tensor],
+    n: int,
+    input_at: Callable[[int], Tensor],
+    *,
+    record_v: bool = False,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | None = None,
+) -> tuple[list[Tensor], list[Tensor]]:
     """The twin's step loop (Brian2's schedule, see the module doc) for ``n`` samples.
 
     Parameters

@@ -1,7 +1,7 @@
 """The nn.Module shells of the spiking-network twin: :class:`SpikingNetworkTwin`, :func:`build_twin`,
 :class:`FlattenedInput`.
 
-:class:`SpikingNetworkTwin` is the snntorch/torch twin of a Brian2 spiking STDP / local-error
+:class:`SpikingNetworkTwin` is the snntorch/torch twin of a Brian2 spiking STDP / spiking-local
 classifier (:mod:`spiking.network`) in evaluation mode: it holds the frozen state as buffers, encodes
 features into input spikes, and runs the pure step loop of :mod:`bridges.twin.dynamics`.
 
@@ -33,7 +33,7 @@ Example
 -------
 >>> import torch
 >>> from spiking import NetworkConfig, SimParams, init_state
->>> cfg = NetworkConfig(rule="local-error", n_in=6, hidden=(5, 4), n_out=3,
+>>> cfg = NetworkConfig(rule="spiking-local", n_in=6, hidden=(5, 4), n_out=3,
 ...                     sim=SimParams(dt_ms=1.0, t_present_ms=20.0))
 >>> twin = build_twin(cfg, init_state(cfg, seed=0))
 >>> type(twin).__name__
@@ -46,18 +46,19 @@ torch.Size([2, 3])
 >>> {k: tuple(v.shape) for k, v in twin.run_spikes(spikes).items()}
 {'h1': (2, 5), 'h2': (2, 4), 'out': (2, 3)}
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from spiking.config import NetworkConfig
 from spiking.encoders import latency_steps
 from spiking.state import layer_names
-from spiking.config import NetworkConfig
 
 from .dynamics import _MS, _MV, TwinDynamics, _brian2_order, _layer_dyn, _resolve_summation, simulate
 from .weights import LayerSpec, export_spiking_weights, import_spiking_weights
@@ -82,7 +83,7 @@ class SpikingNetworkTwin(nn.Module):
         How simultaneous synaptic events are summed (see :mod:`bridges.twin.dynamics`).
     sg_width_mV : float, optional
         Width of the surrogate gradient (``u = (v - threshold) / width``); default: the
-        local-error rule's ``sg_width_mV``, 2 mV for the STDP rule.
+        spiking-local rule's ``sg_width_mV``, 2 mV for the STDP rule.
 
     Small networks run fastest with ``torch.set_num_threads(1)`` (tensors of a few hundred
     elements per step; intra-op threads only add overhead).
@@ -93,15 +94,23 @@ class SpikingNetworkTwin(nn.Module):
     ``forward``: features ``(N, ...)`` with ``n_in`` values in [0, 1] -> output counts ``(N, n_out)``.
     """
 
-    def __init__(self, config: NetworkConfig, layers: Mapping[str, LayerSpec], *,
-                 dtype: torch.dtype = torch.float64, summation: str = "matmul",
-                 sg_width_mV: Optional[float] = None) -> None:
+    def __init__(
+        self,
+        config: NetworkConfig,
+        layers: Mapping[str, LayerSpec],
+        *,
+        dtype: torch.dtype = torch.float64,
+        summation: str = "matmul",
+        sg_width_mV: float | None = None,
+    ) -> None:
         super().__init__()
         if dtype not in (torch.float64, torch.float32):
             raise ValueError(f"dtype must be torch.float64 (exact) or torch.float32, got {dtype}")
         if list(layers) != layer_names(config):
-            raise ValueError(f"layers {list(layers)} do not match the config's {layer_names(config)}; build them "
-                             "with import_spiking_weights(config, state)")
+            raise ValueError(
+                f"layers {list(layers)} do not match the config's {layer_names(config)}; build them "
+                "with import_spiking_weights(config, state)"
+            )
         if sg_width_mV is None:
             sg_width_mV = config.rule_spec.surrogate_width_mV(config)
         if not (math.isfinite(sg_width_mV) and sg_width_mV > 0):
@@ -116,9 +125,13 @@ class SpikingNetworkTwin(nn.Module):
         self._incoming = [_brian2_order(spec.name, [spec.pre, *(q for q, _ in spec.skips)]) for spec in layers.values()]
         self.dynamics = TwinDynamics(
             layers=tuple(_layer_dyn(spec, config.sim.dt_ms) for spec in layers.values()),
-            sources=tuple(tuple(index[q] - 1 for q in pres) for pres in self._incoming), n_in=config.n_in,
-            steps=config.sim.steps_per_sample, steps_present=config.sim.steps_present,
-            inv_width=1.0 / (sg_width_mV * _MV), excite=excite, inhibit=inhibit,
+            sources=tuple(tuple(index[q] - 1 for q in pres) for pres in self._incoming),
+            n_in=config.n_in,
+            steps=config.sim.steps_per_sample,
+            steps_present=config.sim.steps_present,
+            inv_width=1.0 / (sg_width_mV * _MV),
+            excite=excite,
+            inhibit=inhibit,
         )
         self._state_keys = sorted(export_spiking_weights(layers))
         for key, arr in export_spiking_weights(layers).items():
@@ -139,21 +152,35 @@ class SpikingNetworkTwin(nn.Module):
         return getattr(self, self._state_keys[0]).device
 
     def _weights_volt(self) -> list[list[Tensor]]:
-        return [[(getattr(self, f"W_{q}_{spec.name}") * _MV).to(self.dtype) for q in pres]
-                for spec, pres in zip(self._specs.values(), self._incoming)]
+        return [
+            [(getattr(self, f"W_{q}_{spec.name}") * _MV).to(self.dtype) for q in pres]
+            for spec, pres in zip(self._specs.values(), self._incoming)
+        ]
 
     def _thresholds(self) -> list[Tensor]:
         out = []
         for spec, dyn in zip(self._specs.values(), self.dynamics.layers):
-            theta = getattr(self, f"theta_{spec.name}") if spec.adaptive else torch.zeros(
-                spec.n, dtype=torch.float64, device=self.device)
+            theta = (
+                getattr(self, f"theta_{spec.name}")
+                if spec.adaptive
+                else torch.zeros(spec.n, dtype=torch.float64, device=self.device)
+            )
             out.append((dyn.v_thresh + theta * _MV).to(self.dtype))
         return out
 
-    def _simulate(self, n: int, input_at: Callable[[int], Tensor],
-                  record_v: bool = False) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        counts, traces = simulate(self.dynamics, self._weights_volt(), self._thresholds(), n, input_at,
-                                  record_v=record_v, dtype=self.dtype, device=self.device)
+    def _simulate(
+        self, n: int, input_at: Callable[[int], Tensor], record_v: bool = False
+    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        counts, traces = simulate(
+            self.dynamics,
+            self._weights_volt(),
+            self._thresholds(),
+            n,
+            input_at,
+            record_v=record_v,
+            dtype=self.dtype,
+            device=self.device,
+        )
         return dict(zip(self.names, counts)), (dict(zip(self.names, traces)) if record_v else {})
 
     # -------------------------------------------------------------- public API
@@ -193,14 +220,18 @@ class SpikingNetworkTwin(nn.Module):
         if not isinstance(x, Tensor):
             raise TypeError(f"x must be a torch.Tensor of features in [0, 1], got {type(x).__name__}")
         if x.dim() < 2 or int(np.prod(x.shape[1:])) != self.n_in:
-            raise ValueError(f"x must have shape (N, {self.n_in}) or (N, ...) with {self.n_in} values per sample "
-                             f"(the network's n_in); got {tuple(x.shape)}")
+            raise ValueError(
+                f"x must have shape (N, {self.n_in}) or (N, ...) with {self.n_in} values per sample "
+                f"(the network's n_in); got {tuple(x.shape)}"
+            )
         flat = x.flatten(1).to(device=self.device, dtype=self.dtype)
         if not torch.isfinite(flat).all():
             raise ValueError("x contains NaN or inf; clean the data (or the adversarial step) first")
         if flat.numel() and (flat.min() < 0 or flat.max() > 1):
-            raise ValueError(f"x must lie in [0, 1] (got [{float(flat.min()):.4g}, {float(flat.max()):.4g}]); "
-                             "clamp adversarial examples to [0, 1]")
+            raise ValueError(
+                f"x must lie in [0, 1] (got [{float(flat.min()):.4g}, {float(flat.max()):.4g}]); "
+                "clamp adversarial examples to [0, 1]"
+            )
         return flat
 
     def spike_probability(self, x: Tensor) -> Tensor:
@@ -214,18 +245,22 @@ class SpikingNetworkTwin(nn.Module):
             rates = feats * float(cfg.max_rate_hz)
         else:
             sums = feats.sum(dim=1, keepdim=True)
-            scale = torch.where(sums > 0, float(cfg.total_rate_hz) / torch.where(sums > 0, sums, 1.0),
-                                torch.zeros_like(sums))
+            scale = torch.where(
+                sums > 0, float(cfg.total_rate_hz) / torch.where(sums > 0, sums, 1.0), torch.zeros_like(sums)
+            )
             rates = torch.minimum(feats * scale, torch.full_like(feats, float(cfg.max_rate_hz)))
         return self.dt_s * rates
 
-    def _input_fn(self, x: Tensor, n_draws: int, generator: Optional[torch.Generator]) -> tuple[int, Callable]:
+    def _input_fn(self, x: Tensor, n_draws: int, generator: torch.Generator | None) -> tuple[int, Callable]:
         if self.config.encoding == "latency":
             if x.requires_grad:
-                raise ValueError("latency encoding is not differentiable in x (the spike step is a step function "
-                                 "of the feature); use encoding='poisson' or attack the rate model (to_rate_mlp)")
-            steps = torch.as_tensor(latency_steps(self.check_features(x).cpu().numpy(), self.steps_present),
-                                    device=self.device).repeat(n_draws, 1)
+                raise ValueError(
+                    "latency encoding is not differentiable in x (the spike step is a step function "
+                    "of the feature); use encoding='poisson' or attack the rate model (to_rate_mlp)"
+                )
+            steps = torch.as_tensor(
+                latency_steps(self.check_features(x).cpu().numpy(), self.steps_present), device=self.device
+            ).repeat(n_draws, 1)
             return steps.shape[0], lambda t: (steps == t).to(self.dtype)
         p = self.spike_probability(x).repeat(n_draws, 1)  # draw-major: row d * N + i
         p_cpu = p.detach().cpu().double()
@@ -238,15 +273,14 @@ class SpikingNetworkTwin(nn.Module):
         return p.shape[0], draw
 
     @staticmethod
-    def _generator(generator: Optional[torch.Generator], seed: Optional[int]) -> Optional[torch.Generator]:
+    def _generator(generator: torch.Generator | None, seed: int | None) -> torch.Generator | None:
         if generator is not None and seed is not None:
             raise ValueError("pass either generator or seed, not both")
         if seed is not None:
             return torch.Generator().manual_seed(int(seed))
         return generator
 
-    def encode(self, x: Tensor, *, generator: Optional[torch.Generator] = None,
-               seed: Optional[int] = None) -> Tensor:
+    def encode(self, x: Tensor, *, generator: torch.Generator | None = None, seed: int | None = None) -> Tensor:
         """Input spike trains ``(N, steps_present, n_in)`` of features ``x``: Poisson draws
         ``[u < dt * rate]`` (the same draws :meth:`forward` makes with the same generator state and
         ``n_draws=1``), or Brian2's latency code (deterministic). Straight-through differentiable."""
@@ -254,8 +288,9 @@ class SpikingNetworkTwin(nn.Module):
         n, fn = self._input_fn(x, 1, gen)
         return torch.stack([fn(t) for t in range(self.steps_present)], dim=1)
 
-    def forward(self, x: Tensor, *, generator: Optional[torch.Generator] = None, seed: Optional[int] = None,
-                n_draws: int = 1) -> Tensor:
+    def forward(
+        self, x: Tensor, *, generator: torch.Generator | None = None, seed: int | None = None, n_draws: int = 1
+    ) -> Tensor:
         """Output spike counts ``(N, n_out)`` ("logits"), averaged over ``n_draws`` input spike draws.
 
         Spike draws come from ``generator`` (or a fresh one seeded with ``seed``; CPU, float64, so
@@ -271,13 +306,21 @@ class SpikingNetworkTwin(nn.Module):
 
     def extra_repr(self) -> str:
         sizes = (self.n_in, *self.config.layer_sizes)
-        return (f"rule={self.config.rule!r}, sizes={sizes}, steps={self.steps} (present {self.steps_present}), "
-                f"dt_ms={self.config.sim.dt_ms}, dtype={self.dtype}, summation={self.summation!r}")
+        return (
+            f"rule={self.config.rule!r}, sizes={sizes}, steps={self.steps} (present {self.steps_present}), "
+            f"dt_ms={self.config.sim.dt_ms}, dtype={self.dtype}, summation={self.summation!r}"
+        )
 
 
-def build_twin(config: NetworkConfig, state: Mapping[str, object], *, dtype: torch.dtype = torch.float64,
-               summation: str = "matmul", sg_width_mV: Optional[float] = None,
-               device: Optional[torch.device | str] = None) -> SpikingNetworkTwin:
+def build_twin(
+    config: NetworkConfig,
+    state: Mapping[str, object],
+    *,
+    dtype: torch.dtype = torch.float64,
+    summation: str = "matmul",
+    sg_width_mV: float | None = None,
+    device: torch.device | str | None = None,
+) -> SpikingNetworkTwin:
     """The :class:`SpikingNetworkTwin` of ``config`` with the frozen ``state`` (weights, thresholds,
     readouts).
 
@@ -290,8 +333,9 @@ def build_twin(config: NetworkConfig, state: Mapping[str, object], *, dtype: tor
     >>> all((twin.to_state()[k] == state[k]).all() for k in state)
     True
     """
-    twin = SpikingNetworkTwin(config, import_spiking_weights(config, state), dtype=dtype, summation=summation,
-                              sg_width_mV=sg_width_mV)
+    twin = SpikingNetworkTwin(
+        config, import_spiking_weights(config, state), dtype=dtype, summation=summation, sg_width_mV=sg_width_mV
+    )
     return twin if device is None else twin.to(device)
 
 
@@ -306,7 +350,7 @@ class FlattenedInput(nn.Module):
     -------
     >>> import torch
     >>> from spiking import NetworkConfig, SimParams, init_state
-    >>> cfg = NetworkConfig(rule="local-error", n_in=4, hidden=(3,), n_out=2,
+    >>> cfg = NetworkConfig(rule="spiking-local", n_in=4, hidden=(3,), n_out=2,
     ...                     sim=SimParams(dt_ms=1.0, t_present_ms=20.0))
     >>> model = FlattenedInput(build_twin(cfg, init_state(cfg, seed=0), dtype=torch.float32))
     >>> model(torch.rand(5, 1, 2, 2)).shape

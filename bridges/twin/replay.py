@@ -11,24 +11,25 @@ the twin can be run on exactly the spikes a Brian2 evaluation saw.
 Example
 -------
 >>> from spiking import NetworkConfig, SimParams
->>> cfg = NetworkConfig(rule="local-error", n_in=3, hidden=(2,), n_out=2,
+>>> cfg = NetworkConfig(rule="spiking-local", n_in=3, hidden=(2,), n_out=2,
 ...                     sim=SimParams(dt_ms=1.0, t_present_ms=20.0))
 >>> stim = np.full((2, 3), 100.0)                  # two samples, 100 Hz on every input
 >>> spikes = brian2_numpy_input_spikes(cfg, stim, rng_seed=0)
 >>> spikes.shape, bool(np.isin(spikes, (0, 1)).all())
 ((2, 20, 3), True)
 """
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Optional
 
 import brian2 as b2
 import numpy as np
 
-from spiking.state import layer_names
 from spiking.config import NetworkConfig
+from spiking.state import layer_names
 
 from .dynamics import _MS
 from .weights import export_spiking_weights, import_spiking_weights
@@ -49,11 +50,18 @@ class Brian2SpikeRun:
     """
 
     counts: dict[str, np.ndarray]
-    v_volt: Optional[dict[str, np.ndarray]] = None
+    v_volt: dict[str, np.ndarray] | None = None
 
 
-def brian2_run_from_spikes(config: NetworkConfig, state: Mapping[str, object], input_spikes: np.ndarray, *,
-                           n_copies: int = 1, target: str = "numpy", record_v: bool = False) -> Brian2SpikeRun:
+def brian2_run_from_spikes(
+    config: NetworkConfig,
+    state: Mapping[str, object],
+    input_spikes: np.ndarray,
+    *,
+    n_copies: int = 1,
+    target: str = "numpy",
+    record_v: bool = False,
+) -> Brian2SpikeRun:
     """Run the project's Brian2 network (evaluation build of :func:`spiking.network.build_network`)
     on **given** input spike trains.
 
@@ -102,14 +110,19 @@ def brian2_run_from_spikes(config: NetworkConfig, state: Mapping[str, object], i
     with brian_device(target):
         built = build_network(cfg, plain_state, n_slots=S, n_copies=K, learning=False)
         if "stim" not in built.inp.namespace:
-            raise RuntimeError("spiking.network's input group no longer reads its stimulus from a TimedArray named "
-                               "'stim'; update brian2_run_from_spikes")
-        built.inp.namespace["stim"] = b2.TimedArray(values.reshape(S * T, K * n_in) * b2.Hz,
-                                                    dt=sim.dt_ms * b2.ms, name="stim_given_spikes")
+            raise RuntimeError(
+                "spiking.network's input group no longer reads its stimulus from a TimedArray named "
+                "'stim'; update brian2_run_from_spikes"
+            )
+        built.inp.namespace["stim"] = b2.TimedArray(
+            values.reshape(S * T, K * n_in) * b2.Hz, dt=sim.dt_ms * b2.ms, name="stim_given_spikes"
+        )
         vmons = {}
         if record_v:
-            vmons = {name: b2.StateMonitor(g, "v", record=True, when="end", name=f"twin_v_{name}")
-                     for name, g in built.layers.items()}
+            vmons = {
+                name: b2.StateMonitor(g, "v", record=True, when="end", name=f"twin_v_{name}")
+                for name, g in built.layers.items()
+            }
             built.net.add(*vmons.values())
         built.net.run(built.duration, namespace={})
         mons = {**built.count_mons, "out": built.out_mon}
@@ -128,8 +141,9 @@ def brian2_run_from_spikes(config: NetworkConfig, state: Mapping[str, object], i
     return Brian2SpikeRun(counts=counts, v_volt=traces if record_v else None)
 
 
-def brian2_numpy_input_spikes(config: NetworkConfig, stim: np.ndarray, *, rng_seed: int,
-                              n_copies: int = 1) -> np.ndarray:
+def brian2_numpy_input_spikes(
+    config: NetworkConfig, stim: np.ndarray, *, rng_seed: int, n_copies: int = 1
+) -> np.ndarray:
     """The input spike trains Brian2's ``numpy`` target draws inside one run of the network.
 
     In runtime ``numpy`` mode, after ``brian2.seed(rng_seed)`` (what
@@ -172,5 +186,5 @@ def brian2_numpy_input_spikes(config: NetworkConfig, stim: np.ndarray, *, rng_se
         s, t = divmod(step, T)
         if t < P:
             fired = (by_slot[s] > 0) & (u < dt * by_slot[s])
-            out[s * K:(s + 1) * K, t, :] = fired.reshape(K, n_in)
+            out[s * K : (s + 1) * K, t, :] = fired.reshape(K, n_in)
     return out

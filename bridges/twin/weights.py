@@ -1,7 +1,7 @@
-"""Weights of the spiking STDP / local-error networks in torch: validation, layer specs, rate MLP.
+"""Weights of the spiking STDP / spiking-local networks in torch: validation, layer specs, rate MLP.
 
 The state of a network of :mod:`spiking.network` is ``W_<pre>_<post>`` in mV with layout
-``W[pre, post]``, ``theta_<layer>`` in mV, ``M_<layer>`` (dimensionless readouts, local-error
+``W[pre, post]``, ``theta_<layer>`` in mV, ``M_<layer>`` (dimensionless readouts, spiking-local
 rule); :func:`import_spiking_weights` validates it (Brian2 ``Quantity`` values are accepted when
 their dimension is right) and describes every layer as a :class:`LayerSpec`;
 :func:`export_spiking_weights` is its exact inverse. :func:`to_rate_mlp` turns a state into a
@@ -9,10 +9,11 @@ their dimension is right) and describes every layer as a :class:`LayerSpec`;
 the spiking network (it ignores thresholds, leak, refractoriness and inhibition), useful for
 transfer attacks and comparisons, not a conversion; :func:`rate_mlp_to_state` is its inverse.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Optional
 
 import brian2 as b2
 import numpy as np
@@ -20,9 +21,9 @@ import torch
 from brian2.units.fundamentalunits import DIMENSIONLESS, get_dimensions
 
 from ratebased.models import MLP
-from spiking.state import init_state_shapes, projection_names, skip_projections
 from spiking.config import NetworkConfig
 from spiking.params import LIFParams
+from spiking.state import init_state_shapes, projection_names, skip_projections
 
 __all__ = [
     "LayerSpec",
@@ -60,7 +61,7 @@ class LayerSpec:
         The membrane equation carries the teacher drive (STDP rule's output layer), which changes
         Brian2's generated arithmetic (see :func:`membrane_constants`).
     readout : ndarray (n, n_out) or None
-        Fixed random readout ``M_<name>`` (local-error hidden layers); unused in evaluation, kept
+        Fixed random readout ``M_<name>`` (spiking-local hidden layers); unused in evaluation, kept
         so that ``state -> twin -> state`` is complete.
     skips : tuple of (str, ndarray (n_skip_pre, n))
         Further incoming projections that skip layers (``("h1", W_h1_out)`` for an STDP network
@@ -75,7 +76,7 @@ class LayerSpec:
     lif: LIFParams
     inhibition_mV: float
     teacher_form: bool
-    readout: Optional[np.ndarray] = None
+    readout: np.ndarray | None = None
     skips: tuple[tuple[str, np.ndarray], ...] = ()
 
     @property
@@ -165,8 +166,9 @@ def import_spiking_weights(config: NetworkConfig, state: Mapping[str, object]) -
     for name, shape in expected.items():
         arr = _to_float_array(state[name], name, volt=not name.startswith("M_"))
         if arr.shape != shape:
-            raise ValueError(f"state[{name!r}] has shape {arr.shape}, expected {shape} (layout W[pre, post], "
-                             "M[neuron, class])")
+            raise ValueError(
+                f"state[{name!r}] has shape {arr.shape}, expected {shape} (layout W[pre, post], M[neuron, class])"
+            )
         arrays[name] = arr
     kinds = config.rule_spec.layer_kinds(config)  # (LIF params, inhibition mV, teacher form) per layer
     layers: dict[str, LayerSpec] = {}
@@ -174,9 +176,15 @@ def import_spiking_weights(config: NetworkConfig, state: Mapping[str, object]) -
         n = arrays[f"W_{pre}_{post}"].shape[1]
         theta_key = f"theta_{post}"
         layers[post] = LayerSpec(
-            name=post, pre=pre, weight_mV=arrays[f"W_{pre}_{post}"],
-            theta_mV=arrays.get(theta_key, np.zeros(n)), adaptive=theta_key in arrays, lif=lif,
-            inhibition_mV=inh, teacher_form=teacher, readout=arrays.get(f"M_{post}"),
+            name=post,
+            pre=pre,
+            weight_mV=arrays[f"W_{pre}_{post}"],
+            theta_mV=arrays.get(theta_key, np.zeros(n)),
+            adaptive=theta_key in arrays,
+            lif=lif,
+            inhibition_mV=inh,
+            teacher_form=teacher,
+            readout=arrays.get(f"M_{post}"),
             skips=tuple((a, arrays[f"W_{a}_{b}"]) for a, b in skips if b == post),
         )
     return layers
@@ -195,15 +203,19 @@ def export_spiking_weights(layers: Mapping[str, LayerSpec]) -> dict[str, np.ndar
             state[f"W_{pre}_{spec.name}"] = np.array(w, dtype=np.float64, copy=True)
     return state
 
+
 # ----------------------------------------------------------------------------- rate model
 def _refuse_skips(config: NetworkConfig) -> None:
     if skip_projections(config):
-        raise ValueError(f"the spiking network has skip projections {skip_projections(config)} (skip_stdp) that "
-                         "ratebased.MLP cannot express; use the SpikingNetworkTwin (build_twin) for this network")
+        raise ValueError(
+            f"the spiking network has skip projections {skip_projections(config)} (skip_stdp) that "
+            "ratebased.MLP cannot express; use the SpikingNetworkTwin (build_twin) for this network"
+        )
 
 
-def to_rate_mlp(config: NetworkConfig, state: Mapping[str, object], *, activation: str = "relu",
-                dtype: torch.dtype = torch.float64) -> MLP:
+def to_rate_mlp(
+    config: NetworkConfig, state: Mapping[str, object], *, activation: str = "relu", dtype: torch.dtype = torch.float64
+) -> MLP:
     """A ``ratebased.MLP`` with the spiking network's topology and learned weights.
 
     ``layers[k].weight = W_k.T / (1 mV)`` (shape ``(n_post, n_pre)``, dimensionless), biases zero,
@@ -216,7 +228,7 @@ def to_rate_mlp(config: NetworkConfig, state: Mapping[str, object], *, activatio
     Example
     -------
     >>> from spiking import NetworkConfig, init_state
-    >>> cfg = NetworkConfig(rule="local-error", n_in=4, hidden=(3,), n_out=2)
+    >>> cfg = NetworkConfig(rule="spiking-local", n_in=4, hidden=(3,), n_out=2)
     >>> mlp = to_rate_mlp(cfg, init_state(cfg, seed=0))
     >>> [tuple(l.weight.shape) for l in mlp.layers]
     [(3, 4), (2, 3)]
@@ -231,8 +243,9 @@ def to_rate_mlp(config: NetworkConfig, state: Mapping[str, object], *, activatio
     return mlp
 
 
-def rate_mlp_to_state(config: NetworkConfig, model: MLP,
-                      base_state: Optional[Mapping[str, object]] = None) -> dict[str, np.ndarray]:
+def rate_mlp_to_state(
+    config: NetworkConfig, model: MLP, base_state: Mapping[str, object] | None = None
+) -> dict[str, np.ndarray]:
     """Weights of a rate MLP back into a spiking state (``W = weight.T * 1 mV``, float64 numpy).
 
     Thresholds and readouts (``theta_*``, ``M_*``) come from ``base_state`` (required when the
@@ -244,14 +257,18 @@ def rate_mlp_to_state(config: NetworkConfig, model: MLP,
     _refuse_skips(config)
     projs = projection_names(config)
     if model.skip or len(model.layers) != len(projs):
-        raise ValueError(f"the model has {len(model.layers)} layers (skip={model.skip}) but the spiking network has "
-                         f"{len(projs)} projections and no skip connections")
+        raise ValueError(
+            f"the model has {len(model.layers)} layers (skip={model.skip}) but the spiking network has "
+            f"{len(projs)} projections and no skip connections"
+        )
     state: dict[str, np.ndarray] = {}
     for (pre, post), lin in zip(projs, model.layers):
         w = lin.weight.detach().cpu().double().numpy()
         if lin.bias is not None and bool(torch.any(lin.bias != 0)):
-            raise ValueError(f"layer {pre}->{post} has non-zero biases; the spiking network has none (train with "
-                             "bias=False or zero them)")
+            raise ValueError(
+                f"layer {pre}->{post} has non-zero biases; the spiking network has none (train with "
+                "bias=False or zero them)"
+            )
         state[f"W_{pre}_{post}"] = np.array(w.T * WEIGHT_UNIT_MV, dtype=np.float64)
     others = sorted(set(init_state_shapes(config)) - set(state))
     if others:

@@ -13,6 +13,7 @@ builder when it builds), so the builder can use :data:`EXACT` without an import 
 
 Examples are in the modules (Brian2's doctest hook cannot collect a sub-package's ``__init__``).
 """
+
 from .cache import EXACT, CachedExactIntegration, default_cache_dir, file_lock, integration_key
 from .device import (
     TARGETS,
@@ -49,14 +50,38 @@ from .pch import (
 
 __all__ = [
     # device
-    "TARGETS", "resolve_target", "has_cpp_compiler", "use_target", "reset_device", "brian_device",
-    "claim_device", "device_owner",
+    "TARGETS",
+    "resolve_target",
+    "has_cpp_compiler",
+    "use_target",
+    "reset_device",
+    "brian_device",
+    "claim_device",
+    "device_owner",
     # engine
-    "ChunkResult", "StandaloneEngine", "RuntimeEngine", "make_engine", "keep_builds", "set_keep_builds",
-    "same_up_to_clock_reset_order", "keep_equivalent_main", "remove_run_args_files",
+    "ChunkResult",
+    "StandaloneEngine",
+    "RuntimeEngine",
+    "make_engine",
+    "keep_builds",
+    "set_keep_builds",
+    "same_up_to_clock_reset_order",
+    "keep_equivalent_main",
+    "remove_run_args_files",
     # cache
-    "default_cache_dir", "CachedExactIntegration", "EXACT", "integration_key", "file_lock",
+    "default_cache_dir",
+    "CachedExactIntegration",
+    "EXACT",
+    "integration_key",
+    "file_lock",
     # pch
-    "PCH_HEADER", "PCH_ENV", "pch_compile_args", "pch_wanted", "compiler_is_gcc", "makefile_compiler",
-    "needs_compile", "prepare_pch", "remove_pch",
+    "PCH_HEADER",
+    "PCH_ENV",
+    "pch_compile_args",
+    "pch_wanted",
+    "compiler_is_gcc",
+    "makefile_compiler",
+    "needs_compile",
+    "prepare_pch",
+    "remove_pch",
 ]

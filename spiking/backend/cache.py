@@ -18,6 +18,7 @@ Example
 _v = v*exp(-dt/(10*ms))
 v = _v
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,7 +29,6 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Optional
 
 import brian2 as b2
 import sympy
@@ -48,11 +48,16 @@ def default_cache_dir() -> Path:
 
 
 def _describe(var) -> list:
-    return [type(var).__name__, bool(getattr(var, "scalar", False)), bool(getattr(var, "constant", False)),
-            str(getattr(var, "dim", "")), str(getattr(var, "dtype", ""))]
+    return [
+        type(var).__name__,
+        bool(getattr(var, "scalar", False)),
+        bool(getattr(var, "constant", False)),
+        str(getattr(var, "dim", "")),
+        str(getattr(var, "dtype", "")),
+    ]
 
 
-def integration_key(equations, variables: Optional[dict], method_options: Optional[dict]) -> str:
+def integration_key(equations, variables: dict | None, method_options: dict | None) -> str:
     """SHA-256 of what Brian2's exact integration of ``equations`` depends on."""
     variables = variables or {}
     names = sorted(set(equations.identifiers) | set(equations.names) | {"t", "dt"})
@@ -80,7 +85,7 @@ class CachedExactIntegration(StateUpdateMethod):
     ``method="exact"`` (tests: ``tests/test_spiking_cache.py``).
     """
 
-    def __init__(self, directory: Optional[str | Path] = None):
+    def __init__(self, directory: str | Path | None = None):
         self._directory = Path(directory) if directory is not None else None
 
     @property
@@ -109,7 +114,7 @@ class CachedExactIntegration(StateUpdateMethod):
         return "exact (cached)"
 
 
-def _read(path: Path) -> Optional[str]:
+def _read(path: Path) -> str | None:
     try:
         text = path.read_text()
     except (FileNotFoundError, UnicodeDecodeError):

@@ -23,6 +23,7 @@ Example
 >>> with brian_device("numpy"):
 ...     pass
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -31,15 +32,21 @@ import logging
 import os
 import shutil
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import brian2 as b2
 from brian2.devices.device import runtime_device
 
 __all__ = [
-    "TARGETS", "resolve_target", "has_cpp_compiler", "use_target", "reset_device", "brian_device",
-    "claim_device", "device_owner",
+    "TARGETS",
+    "resolve_target",
+    "has_cpp_compiler",
+    "use_target",
+    "reset_device",
+    "brian_device",
+    "claim_device",
+    "device_owner",
 ]
 
 logger = logging.getLogger(__name__)
@@ -98,8 +105,7 @@ def resolve_target(target: str) -> str:
         return "numpy"
     if name == "cython" and not _has_cython():
         warnings.warn(
-            "Cython is not installed, so target 'cython' is unavailable; falling back to 'numpy' "
-            "(pip install cython)",
+            "Cython is not installed, so target 'cython' is unavailable; falling back to 'numpy' (pip install cython)",
             RuntimeWarning,
             stacklevel=2,
         )

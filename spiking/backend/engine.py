@@ -20,6 +20,7 @@ engine imports the builder and the config serialisation when it first builds, no
 
 Samples inside a chunk: slot ``s``, copy ``c`` holds sample ``s * n_copies + c``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -47,8 +48,18 @@ if TYPE_CHECKING:
     from ..config import NetworkConfig
     from ..network import BuiltNetwork
 
-__all__ = ["ChunkResult", "StandaloneEngine", "RuntimeEngine", "make_engine", "default_cache_dir", "keep_builds",
-           "set_keep_builds", "same_up_to_clock_reset_order", "keep_equivalent_main", "remove_run_args_files"]
+__all__ = [
+    "ChunkResult",
+    "StandaloneEngine",
+    "RuntimeEngine",
+    "make_engine",
+    "default_cache_dir",
+    "keep_builds",
+    "set_keep_builds",
+    "same_up_to_clock_reset_order",
+    "keep_equivalent_main",
+    "remove_run_args_files",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +113,7 @@ def _collect(built: BuiltNetwork, wall_s: float, state: dict[str, np.ndarray]) -
     # drive of slot s is recorded at the start of slot s + 1; the last one is the final value
     rec = np.asarray(built.drive_mon.drive[:] / b2.mV, dtype=np.float64).T  # (n_records, K * n_out)
     final = np.asarray(built.layers["out"].drive[:] / b2.mV, dtype=np.float64)[None, :]
-    per_slot = np.vstack([rec[1:built.n_slots], final])
+    per_slot = np.vstack([rec[1 : built.n_slots], final])
     drive = per_slot.reshape(built.n_slots * K, n_out)
     raster = {
         name: (np.asarray(mon.i[:], dtype=np.int64), np.asarray(mon.t[:] / b2.ms, dtype=np.float64))
@@ -114,8 +125,9 @@ def _collect(built: BuiltNetwork, wall_s: float, state: dict[str, np.ndarray]) -
     return ChunkResult(new_state, counts, layer_counts, raster, wall_s, sample_counts, drive)
 
 
-def _check_chunk(built_cfg: NetworkConfig, n_slots: int, K: int, stim: np.ndarray, labels: np.ndarray | None,
-                 learning: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def _check_chunk(
+    built_cfg: NetworkConfig, n_slots: int, K: int, stim: np.ndarray, labels: np.ndarray | None, learning: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
     stim = np.asarray(stim, dtype=np.float64)
     if stim.shape != (n_slots, K * built_cfg.n_in):
         raise ValueError(f"stim must have shape {(n_slots, K * built_cfg.n_in)}, got {stim.shape}")
@@ -131,23 +143,38 @@ def _check_chunk(built_cfg: NetworkConfig, n_slots: int, K: int, stim: np.ndarra
 class RuntimeEngine:
     """Runtime-mode engine (``cython`` or ``numpy``): one fresh ``Network`` per chunk."""
 
-    def __init__(self, cfg: NetworkConfig, target: str, *, n_slots: int, n_copies: int = 1,
-                 learning: bool = True, record: bool = False) -> None:
+    def __init__(
+        self,
+        cfg: NetworkConfig,
+        target: str,
+        *,
+        n_slots: int,
+        n_copies: int = 1,
+        learning: bool = True,
+        record: bool = False,
+    ) -> None:
         if target not in ("cython", "numpy"):
             raise ValueError(f"RuntimeEngine runs 'cython' or 'numpy', got {target!r}")
         self.cfg, self.target = cfg, target
         self.n_slots, self.n_copies, self.learning, self.record = n_slots, n_copies, learning, record
 
-    def run(self, state: dict[str, np.ndarray], stim: np.ndarray, labels: np.ndarray | None,
-            rng_seed: int) -> ChunkResult:
+    def run(
+        self, state: dict[str, np.ndarray], stim: np.ndarray, labels: np.ndarray | None, rng_seed: int
+    ) -> ChunkResult:
         from ..network import build_network  # at call time: see the module doc
 
         stim, labels = _check_chunk(self.cfg, self.n_slots, self.n_copies, stim, labels, self.learning)
         use_target(self.target)
         try:
             built = build_network(
-                self.cfg, state, n_slots=self.n_slots, n_copies=self.n_copies, learning=self.learning,
-                record=self.record, stim_values=stim, label_values=labels,
+                self.cfg,
+                state,
+                n_slots=self.n_slots,
+                n_copies=self.n_copies,
+                learning=self.learning,
+                record=self.record,
+                stim_values=stim,
+                label_values=labels,
             )
             b2.seed(int(rng_seed))
             t0 = time.perf_counter()
@@ -177,8 +204,16 @@ class StandaloneEngine:
         sub-directory named by a hash of everything that changes the generated code.
     """
 
-    def __init__(self, cfg: NetworkConfig, *, n_slots: int, n_copies: int = 1, learning: bool = True,
-                 record: bool = False, cache_dir: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self,
+        cfg: NetworkConfig,
+        *,
+        n_slots: int,
+        n_copies: int = 1,
+        learning: bool = True,
+        record: bool = False,
+        cache_dir: str | os.PathLike | None = None,
+    ) -> None:
         from ..config import config_to_dict  # at call time: see the module doc
 
         self.cfg = cfg
@@ -186,9 +221,15 @@ class StandaloneEngine:
         self.pch = pch_wanted(get_compiler_and_args()[0])
         key = json.dumps(
             {
-                "cfg": config_to_dict(cfg), "n_slots": n_slots, "n_copies": n_copies, "learning": learning,
-                "record": record, "brian2": b2.__version__, "layout": 1,
-                "cflags": list(b2.prefs.codegen.cpp.extra_compile_args_gcc), "pch": self.pch,
+                "cfg": config_to_dict(cfg),
+                "n_slots": n_slots,
+                "n_copies": n_copies,
+                "learning": learning,
+                "record": record,
+                "brian2": b2.__version__,
+                "layout": 1,
+                "cflags": list(b2.prefs.codegen.cpp.extra_compile_args_gcc),
+                "pch": self.pch,
             },
             sort_keys=True,
         )
@@ -203,8 +244,12 @@ class StandaloneEngine:
         if owner is self and self._built is not None:
             self._parked = False
             return self._built
-        if (isinstance(owner, StandaloneEngine) and owner._parked and owner._built is not None
-                and owner.directory == self.directory):
+        if (
+            isinstance(owner, StandaloneEngine)
+            and owner._parked
+            and owner._built is not None
+            and owner.directory == self.directory
+        ):
             # the same project (same code, same shapes) is still on the device: every run sets the
             # whole state through run_args, so it serves this engine exactly like a next chunk
             self._built, owner._built, owner._parked = owner._built, None, False
@@ -221,8 +266,14 @@ class StandaloneEngine:
             # objects of an earlier build in this process must be gone, or Brian2 suffixes the new
             # code objects' names ("_1") and the cached project gets recompiled
             gc.collect()
-            built = build_network(self.cfg, state, n_slots=self.n_slots, n_copies=self.n_copies,
-                                  learning=self.learning, record=self.record)
+            built = build_network(
+                self.cfg,
+                state,
+                n_slots=self.n_slots,
+                n_copies=self.n_copies,
+                learning=self.learning,
+                record=self.record,
+            )
             dev = b2.get_device()
             dev.apply_run_args()
             seed_arr = dev.get_array_name(built.inp.variables["rng_seed"])
@@ -239,8 +290,13 @@ class StandaloneEngine:
             if self.pch:  # see spiking.backend.pch: every translation unit starts with the precompiled header
                 dev.extra_compile_args = extra + pch_compile_args()  # (the prefs' flags get filtered)
             try:
-                dev.build(directory=str(self.directory), compile=False, run=False, with_output=False,
-                          results_directory=f"results_{os.getpid()}")
+                dev.build(
+                    directory=str(self.directory),
+                    compile=False,
+                    run=False,
+                    with_output=False,
+                    results_directory=f"results_{os.getpid()}",
+                )
             finally:
                 dev.extra_compile_args = extra
             keep_equivalent_main(self.directory)
@@ -265,8 +321,9 @@ class StandaloneEngine:
         self._ensure_built(state)
         return self.directory
 
-    def run(self, state: dict[str, np.ndarray], stim: np.ndarray, labels: np.ndarray | None,
-            rng_seed: int) -> ChunkResult:
+    def run(
+        self, state: dict[str, np.ndarray], stim: np.ndarray, labels: np.ndarray | None, rng_seed: int
+    ) -> ChunkResult:
         stim, labels = _check_chunk(self.cfg, self.n_slots, self.n_copies, stim, labels, self.learning)
         built = self._ensure_built(state)
         K = self.n_copies
@@ -361,8 +418,9 @@ def same_up_to_clock_reset_order(a: str, b: str) -> bool:
     if slots != [i for i, ln in enumerate(lb) if _CLOCK_RESET.match(ln)]:
         return False  # a reset moved across other code
     resets = set(slots)
-    return (all(x == y for i, (x, y) in enumerate(zip(la, lb)) if i not in resets)
-            and sorted(la[i] for i in slots) == sorted(lb[i] for i in slots))
+    return all(x == y for i, (x, y) in enumerate(zip(la, lb)) if i not in resets) and sorted(
+        la[i] for i in slots
+    ) == sorted(lb[i] for i in slots)
 
 
 def keep_equivalent_main(directory: Path) -> bool:
@@ -427,7 +485,8 @@ def make_engine(cfg: NetworkConfig, target: str, **kwargs) -> StandaloneEngine |
     >>> cfg = spk.NetworkConfig(rule="stdp-association", n_in=4, hidden=(3,), n_out=2)
     >>> type(make_engine(cfg, "numpy", n_slots=2)).__name__
     'RuntimeEngine'
-    >>> make_engine(cfg, "cpp_standalone", n_slots=2).directory.name.startswith("stdp-association-")  # nothing built yet
+    >>> eng = make_engine(cfg, "cpp_standalone", n_slots=2)  # nothing is built yet
+    >>> eng.directory.name.startswith("stdp-association-")
     True
     """
     if target == "cpp_standalone":

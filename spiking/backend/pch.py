@@ -20,6 +20,7 @@ Example
 >>> "-include" in pch_compile_args()
 True
 """
+
 from __future__ import annotations
 
 import functools
@@ -29,8 +30,17 @@ import shlex
 import subprocess
 from pathlib import Path
 
-__all__ = ["PCH_HEADER", "PCH_ENV", "pch_compile_args", "pch_wanted", "compiler_is_gcc", "makefile_compiler",
-           "needs_compile", "prepare_pch", "remove_pch"]
+__all__ = [
+    "PCH_HEADER",
+    "PCH_ENV",
+    "pch_compile_args",
+    "pch_wanted",
+    "compiler_is_gcc",
+    "makefile_compiler",
+    "needs_compile",
+    "prepare_pch",
+    "remove_pch",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -94,9 +104,17 @@ def makefile_compiler(directory: str | os.PathLike, make_cmd: str = "make") -> t
     ``-c`` and without the force-include of :data:`PCH_HEADER`)."""
     probe = "bioplausible-print-flags"
     res = subprocess.run(
-        [*shlex.split(make_cmd), "-s", "--no-print-directory",
-         f"--eval={probe}: ; @echo $(CXX) && echo $(CXXFLAGS)", probe],
-        cwd=str(directory), capture_output=True, text=True, timeout=120,
+        [
+            *shlex.split(make_cmd),
+            "-s",
+            "--no-print-directory",
+            f"--eval={probe}: ; @echo $(CXX) && echo $(CXXFLAGS)",
+            probe,
+        ],
+        cwd=str(directory),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     lines = res.stdout.strip().splitlines()
     if res.returncode != 0 or len(lines) < 2:
@@ -143,12 +161,12 @@ def prepare_pch(directory: str | os.PathLike, make_cmd: str = "make") -> bool:
         logger.warning("no precompiled header for %s (%s); compiling without it", d, exc)
         return False
     tmp = d / f"{PCH_HEADER}.gch.{os.getpid()}.tmp"
-    res = subprocess.run([*cxx, *flags, "-x", "c++-header", PCH_HEADER, "-o", tmp.name],
-                         cwd=str(d), capture_output=True, text=True)
+    res = subprocess.run(
+        [*cxx, *flags, "-x", "c++-header", PCH_HEADER, "-o", tmp.name], cwd=str(d), capture_output=True, text=True
+    )
     if res.returncode != 0:
         tmp.unlink(missing_ok=True)
-        logger.warning("building the precompiled header of %s failed; compiling without it:\n%s", d,
-                       res.stderr[-2000:])
+        logger.warning("building the precompiled header of %s failed; compiling without it:\n%s", d, res.stderr[-2000:])
         return False
     os.replace(tmp, gch)
     return True

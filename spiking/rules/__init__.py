@@ -11,7 +11,7 @@ Built in (registered when this package is imported):
 
 * ``stdp-association`` (:mod:`spiking.rules.stdp_association`) - STDP / neuronal association,
   a reconstruction of Gupta 2020 (arXiv 2011.12012).
-* ``local-error`` (:mod:`spiking.rules.local_error`) - spiking local errors (Mostafa, Ramesh &
+* ``spiking-local`` (:mod:`spiking.rules.local_error`) - spiking local errors (Mostafa, Ramesh &
   Cauwenberghs 2018, arXiv 1711.06756; DECOLLE, arXiv 1811.10766).
 
 Adding a rule: write one module (say ``spiking/rules/my_rule.py``) holding its parameter

@@ -13,10 +13,12 @@ Example
 >>> SPEC.extra_state_shapes(cfg), SPEC.surrogate_width_mV(cfg)
 ({'M_h1': (3, 2)}, 2.0)
 >>> NetworkConfig(rule=NAME, n_in=4, hidden=(3,), n_out=2, params=LocalErrorParams(burn_in_ms=200.0))
+... # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-ValueError: LocalErrorParams.burn_in_ms (200.0) must be shorter than t_present_ms (100.0), or nothing is ever learnt; lower burn_in_ms
+ValueError: LocalErrorParams.burn_in_ms (200.0) must be shorter than t_present_ms (100.0), or nothing ...
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -29,7 +31,7 @@ from .. import equations as eq
 from ..blocks import PLAIN_SYNAPSE, BuildContext, dense_indices, feedforward, neuron_layer
 from ..params import SURROGATES, LIFParams, _finite, _require
 from ..state import layer_names, projection_names
-from .spec import LayerKind, RuleSpec, register_rule
+from .spec import RULES, LayerKind, RuleSpec, register_rule
 
 if TYPE_CHECKING:
     from ..config import NetworkConfig
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["NAME", "LocalErrorParams", "RUN_DEFAULTS", "build", "SPEC"]
 
 #: Registered name of the rule.
-NAME = "local-error"
+NAME = "spiking-local"
 
 #: Time grid and input rates of the rule's measured runs: shorter samples on a coarser grid than
 #: the STDP rule's, and no normalisation of the total input rate.
@@ -72,7 +74,7 @@ class LocalErrorParams:
         Learning rate of the output projection (``None``: ``eta_mV_per_s``). The output's
         straight-through delta rule sums over every active hidden neuron, so its effective step is
         far larger than a hidden layer's at the same ``eta`` (its error is not bounded by a softmax).
-        On MNIST 0.2 (preset ``local-error-out``) gives 93.7% after two epochs where ``None`` gives
+        On MNIST 0.2 (preset ``spiking-local-out``) gives 93.7% after two epochs where ``None`` gives
         56% (docs/SPIKING.md); the default stays ``None`` so small embedded sets keep their settings.
     surrogate : str
         Name in :data:`SURROGATES` (hidden layers).
@@ -135,8 +137,10 @@ class LocalErrorParams:
         _finite(self)
         _require(self.tau_pre_ms > 0 and self.tau_r_ms > 0, "LocalErrorParams time constants must be > 0")
         _require(self.eta_mV_per_s >= 0, "LocalErrorParams.eta_mV_per_s must be >= 0")
-        _require(self.eta_out_mV_per_s is None or self.eta_out_mV_per_s >= 0,
-                 f"LocalErrorParams.eta_out_mV_per_s must be >= 0 or None, got {self.eta_out_mV_per_s}")
+        _require(
+            self.eta_out_mV_per_s is None or self.eta_out_mV_per_s >= 0,
+            f"LocalErrorParams.eta_out_mV_per_s must be >= 0 or None, got {self.eta_out_mV_per_s}",
+        )
         _require(self.sg_width_mV > 0, "LocalErrorParams.sg_width_mV must be > 0")
         _require(self.w_bound_mV > 0, "LocalErrorParams.w_bound_mV must be > 0")
         _require(self.burn_in_ms >= 0, "LocalErrorParams.burn_in_ms must be >= 0")
@@ -145,11 +149,13 @@ class LocalErrorParams:
         _require(
             not self.lif.adaptive,
             f"LocalErrorParams.lif has an adaptive threshold (theta_plus_mV={self.lif.theta_plus_mV}), which "
-            "the local-error rule does not model (no theta state); set theta_plus_mV=0",
+            "the spiking-local rule does not model (no theta state); set theta_plus_mV=0",
         )
         for attr in ("loss", "output_loss"):
             val = str(getattr(self, attr)).lower()
-            _require(val in ("softmax", "mse"), f"unknown {attr} {getattr(self, attr)!r}; choose one of ['mse', 'softmax']")
+            _require(
+                val in ("softmax", "mse"), f"unknown {attr} {getattr(self, attr)!r}; choose one of ['mse', 'softmax']"
+            )
             object.__setattr__(self, attr, val)
         _require(
             isinstance(self.update_every, int) and self.update_every >= 1,
@@ -176,14 +182,15 @@ def _layer_kinds(cfg: NetworkConfig) -> list[LayerKind]:
     lif = cfg.params.lif
     if lif.adaptive:
         raise ValueError(
-            "LocalErrorParams.lif.theta_plus_mV > 0 (adaptive threshold) is not supported: the local-error "
+            "LocalErrorParams.lif.theta_plus_mV > 0 (adaptive threshold) is not supported: the spiking-local "
             "state has no theta_<layer> arrays and spiking.network cannot build it; set theta_plus_mV=0"
         )
     return [(lif, 0.0, False) for _ in cfg.layer_sizes]
 
 
-def _init_weights(cfg: NetworkConfig, pre: str, post: str, shape: tuple[int, int],
-                  rng: np.random.Generator) -> np.ndarray:
+def _init_weights(
+    cfg: NetworkConfig, pre: str, post: str, shape: tuple[int, int], rng: np.random.Generator
+) -> np.ndarray:
     """``W ~ U(-a, a)`` with ``a = w_init_mV * sqrt(100 / n_pre)``."""
     a = cfg.params.w_init_mV * np.sqrt(100.0 / shape[0])
     return rng.uniform(-a, a, size=shape)
@@ -208,7 +215,7 @@ def _surrogate_width_mV(cfg: NetworkConfig) -> float:
 
 
 def build(ctx: BuildContext) -> None:
-    """Add the layers, projections and fixed random readouts of a local-error network to ``ctx``
+    """Add the layers, projections and fixed random readouts of a spiking-local network to ``ctx``
     (the rule's ``RuleSpec.build``; Mostafa et al. 2018, arXiv 1711.06756; DECOLLE, arXiv 1811.10766)."""
     cfg, p = ctx.cfg, ctx.cfg.params
     names = layer_names(cfg)
@@ -232,16 +239,20 @@ def build(ctx: BuildContext) -> None:
     for k, (name, n) in enumerate(zip(names, cfg.layer_sizes)):
         is_out = name == "out"
         traces = {"r": "tau_r"} if is_out else {"xtr": "tau_pre", "r": "tau_r"}
-        extra = (eq.local_error_output_extra(p.output_surrogate, p.output_loss) if is_out
-                 else eq.local_error_hidden_extra(p.surrogate))
+        extra = (
+            eq.local_error_output_extra(p.output_surrogate, p.output_loss)
+            if is_out
+            else eq.local_error_hidden_extra(p.surrogate)
+        )
         group = neuron_layer(ctx, name, n, p.lif, traces=traces, extra_eqs=extra, extra_ns=base_ns)
         if is_out and p.output_loss == "softmax" and ctx.learning:
             _softmax_sum(ctx, group, "r", f"zs_{name}")
         pre = projs[k][0]
         # the update reads sg_post / delta_post, subexpressions of the post group's namespace
         eta = p.eta_out_mV_per_s if is_out and p.eta_out_mV_per_s is not None else p.eta_mV_per_s
-        syn = feedforward(ctx, pre, name, PLAIN_SYNAPSE,
-                          {**p.lif.to_namespace(), **base_ns, **syn_ns, "eta": eta * b2.mV / b2.second})
+        syn = feedforward(
+            ctx, pre, name, PLAIN_SYNAPSE, {**p.lif.to_namespace(), **base_ns, **syn_ns, "eta": eta * b2.mV / b2.second}
+        )
         if ctx.learning:
             syn.run_regularly(eq.three_factor_code(), clock=update_clock, when="end", name=f"syn_{pre}_{name}_3f")
             if not is_out:
@@ -263,16 +274,23 @@ def _readout(ctx: BuildContext, name: str, n: int) -> None:
         name=f"ro_{name}",
         namespace={"target_on": p.target_on, "label": ctx.label, "beta": p.beta},
     )
-    ro.run_regularly(f"label_now = {ctx.label_expr}", clock=ctx.sample_clock, when="start", order=0,
-                     name=f"ro_{name}_reset")
+    ro.run_regularly(
+        f"label_now = {ctx.label_expr}", clock=ctx.sample_clock, when="start", order=0, name=f"ro_{name}_reset"
+    )
     fwd = b2.Synapses(layer, ro, model="m : 1\nyhat_post = m * r_pre : 1 (summed)", clock=ctx.clock, name=f"rof_{name}")
     i, j = dense_indices(n, cfg.n_out)
     fwd.connect(i=i, j=j)
     fwd.m = M.ravel()
     if p.loss == "softmax":  # named between rof and rob: runs after yhat, before delta
         _softmax_sum(ctx, ro, "yhat", f"rog_{name}")
-    back = b2.Synapses(ro, layer, model="m : 1\ndelta_post = m * err_pre : 1 (summed)", clock=ctx.clock,
-                       name=f"rob_{name}", namespace={"target_on": p.target_on, "beta": p.beta})
+    back = b2.Synapses(
+        ro,
+        layer,
+        model="m : 1\ndelta_post = m * err_pre : 1 (summed)",
+        clock=ctx.clock,
+        name=f"rob_{name}",
+        namespace={"target_on": p.target_on, "beta": p.beta},
+    )
     i, j = dense_indices(cfg.n_out, n)
     back.connect(i=i, j=j)
     back.m = M.T.ravel()
@@ -283,8 +301,14 @@ def _readout(ctx: BuildContext, name: str, n: int) -> None:
 
 def _softmax_sum(ctx: BuildContext, group: b2.NeuronGroup, score: str, name: str) -> None:
     """All-to-all synapses of ``group`` onto itself computing ``zsum = sum_k exp(beta score_k)``."""
-    syn = b2.Synapses(group, group, model=eq.softmax_sum_code(score), clock=ctx.clock, name=name,
-                      namespace={"beta": ctx.cfg.params.beta})
+    syn = b2.Synapses(
+        group,
+        group,
+        model=eq.softmax_sum_code(score),
+        clock=ctx.clock,
+        name=name,
+        namespace={"beta": ctx.cfg.params.beta},
+    )
     i, j = dense_indices(len(group), len(group))
     syn.connect(i=i, j=j)
     ctx.synapses[name] = syn
@@ -306,3 +330,4 @@ SPEC = register_rule(
         surrogate_width_mV=_surrogate_width_mV,
     )
 )
+RULES.alias("local-error", NAME)  # the name before 0.2, accepted with a DeprecationWarning for one release

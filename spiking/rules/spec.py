@@ -8,24 +8,26 @@ Example
 -------
 >>> import spiking.rules  # registers the built-in rules
 >>> available_rules()
-('stdp-association', 'local-error')
->>> spec = get_rule("Local-Error")
+('stdp-association', 'spiking-local')
+>>> spec = get_rule("Spiking-Local")
 >>> spec.name, spec.params_type.__name__, spec.run_defaults["dt_ms"]
-('local-error', 'LocalErrorParams', 1.0)
+('spiking-local', 'LocalErrorParams', 1.0)
 >>> get_rule("hebb")
 Traceback (most recent call last):
 ...
-ValueError: unknown spiking rule 'hebb'; valid names: stdp-association, local-error
->>> register_rule(get_rule("local-error"))
+ValueError: unknown spiking rule 'hebb'; valid names: stdp-association, spiking-local
+>>> register_rule(get_rule("spiking-local"))
 Traceback (most recent call last):
 ...
-ValueError: spiking rule 'local-error' is already registered; registered names: stdp-association, local-error
+ValueError: spiking rule 'spiking-local' is already registered; registered names: stdp-association, spiking-local
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, is_dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -141,8 +143,17 @@ class RuleSpec:
             raise ValueError(f"RuleSpec.name must be a non-empty lower-case string, got {self.name!r}")
         if not (isinstance(self.params_type, type) and is_dataclass(self.params_type)):
             raise ValueError(f"RuleSpec.params_type must be a dataclass type, got {self.params_type!r}")
-        for attr in ("build", "layer_kinds", "init_weights", "validate", "skip_projections", "extra_state_shapes",
-                     "init_extra_state", "norm_total_mV", "surrogate_width_mV"):
+        for attr in (
+            "build",
+            "layer_kinds",
+            "init_weights",
+            "validate",
+            "skip_projections",
+            "extra_state_shapes",
+            "init_extra_state",
+            "norm_total_mV",
+            "surrogate_width_mV",
+        ):
             if not callable(getattr(self, attr)):
                 raise ValueError(f"RuleSpec.{attr} of rule {self.name!r} must be callable")
         object.__setattr__(self, "run_defaults", MappingProxyType(dict(self.run_defaults)))

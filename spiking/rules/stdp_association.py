@@ -16,10 +16,12 @@ Example
 >>> [(lif.adaptive, inh, teacher) for lif, inh, teacher in SPEC.layer_kinds(cfg)]
 [(True, 15.0, False), (True, 15.0, False), (False, 5.0, True)]
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 import brian2 as b2
 import numpy as np
@@ -44,8 +46,9 @@ RUN_DEFAULTS = {"dt_ms": 0.5, "t_present_ms": 150.0, "max_rate_hz": 200.0, "tota
 
 
 def _default_hidden_lif() -> LIFParams:
-    return LIFParams(tau_m_ms=100.0, t_ref_ms=5.0, theta_plus_mV=0.2, tau_theta_ms=1e7, theta_target_hz=0.3,
-                     theta_min_mV=-8.0)
+    return LIFParams(
+        tau_m_ms=100.0, t_ref_ms=5.0, theta_plus_mV=0.2, tau_theta_ms=1e7, theta_target_hz=0.3, theta_min_mV=-8.0
+    )
 
 
 def _default_output_lif() -> LIFParams:
@@ -103,20 +106,33 @@ class STDPAssociationParams:
     output_lif: LIFParams = field(default_factory=_default_output_lif)
     input_stdp: STDPParams = field(
         default_factory=lambda: STDPParams(
-            eta_plus_mV=0.002, eta_minus_mV=0.0002, x_offset=0.4, w_max_mV=1.0, norm_total_mV=8.0,
+            eta_plus_mV=0.002,
+            eta_minus_mV=0.0002,
+            x_offset=0.4,
+            w_max_mV=1.0,
+            norm_total_mV=8.0,
             w_init_max_mV=0.3,
         )
     )
     hidden_stdp: STDPParams = field(
         default_factory=lambda: STDPParams(
-            eta_plus_mV=0.05, eta_minus_mV=0.005, x_offset=0.4, w_max_mV=40.0, norm_total_mV=100.0,
+            eta_plus_mV=0.05,
+            eta_minus_mV=0.005,
+            x_offset=0.4,
+            w_max_mV=40.0,
+            norm_total_mV=100.0,
             w_init_max_mV=1.0,
         )
     )
     output_stdp: STDPParams = field(
         default_factory=lambda: STDPParams(
-            eta_plus_mV=1.0, eta_minus_mV=0.1, x_offset=0.0, w_max_mV=60.0, norm_total_mV=400.0,
-            w_init_max_mV=1.0, eta_hold_mV=1.0,
+            eta_plus_mV=1.0,
+            eta_minus_mV=0.1,
+            x_offset=0.0,
+            w_max_mV=60.0,
+            norm_total_mV=400.0,
+            w_init_max_mV=1.0,
+            eta_hold_mV=1.0,
         )
     )
     skip_stdp: STDPParams | None = None
@@ -170,8 +186,9 @@ def _layer_kinds(cfg: NetworkConfig) -> list[LayerKind]:
     return kinds + [(p.output_lif, float(p.output_inhibition_mV), True)]
 
 
-def _init_weights(cfg: NetworkConfig, pre: str, post: str, shape: tuple[int, int],
-                  rng: np.random.Generator) -> np.ndarray:
+def _init_weights(
+    cfg: NetworkConfig, pre: str, post: str, shape: tuple[int, int], rng: np.random.Generator
+) -> np.ndarray:
     """``W ~ U(0, w_init_max_mV)`` (normalised afterwards to ``norm_total_mV`` per post neuron)."""
     return rng.uniform(0.0, stdp_of(cfg, pre, post).w_init_max_mV, size=shape)
 
@@ -182,8 +199,9 @@ def _layer_lif(cfg: NetworkConfig, name: str) -> LIFParams:
 
 def _extra_state_shapes(cfg: NetworkConfig) -> dict[str, tuple[int, ...]]:
     """``theta_<layer>`` of every layer with an adaptive threshold."""
-    return {f"theta_{name}": (n,) for name, n in zip(layer_names(cfg), cfg.layer_sizes)
-            if _layer_lif(cfg, name).adaptive}
+    return {
+        f"theta_{name}": (n,) for name, n in zip(layer_names(cfg), cfg.layer_sizes) if _layer_lif(cfg, name).adaptive
+    }
 
 
 def _init_extra_state(cfg: NetworkConfig, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -238,8 +256,11 @@ def build(ctx: BuildContext) -> None:
             wsum = f"wsum_{pre}"
             gated = is_out and sp.hold_gate_mV is not None
             stop = is_out and sp.ltp_stop_trace is not None
-            code = (eq.stdp_synapse_code(wsum_name=wsum if norm else None, hold=is_out, hold_gate=gated,
-                                         ltp_stop=stop) if ctx.learning else PLAIN_SYNAPSE)
+            code = (
+                eq.stdp_synapse_code(wsum_name=wsum if norm else None, hold=is_out, hold_gate=gated, ltp_stop=stop)
+                if ctx.learning
+                else PLAIN_SYNAPSE
+            )
             syn_ns = sp.to_namespace()
             if gated:
                 syn_ns["v_gate"] = (lif.v_thresh_mV + sp.hold_gate_mV) * b2.mV
@@ -247,8 +268,13 @@ def build(ctx: BuildContext) -> None:
             if norm:
                 setattr(group, wsum, ctx.state[f"W_{pre}_{name}"].sum(axis=0) * b2.mV)
                 ctx.wsum[f"W_{pre}_{name}"] = getattr(group, wsum)
-                syn.run_regularly(eq.normalisation_synapse_code(pre), clock=ctx.sample_clock, when="start", order=1,
-                                  name=f"syn_{pre}_{name}_norm")
+                syn.run_regularly(
+                    eq.normalisation_synapse_code(pre),
+                    clock=ctx.sample_clock,
+                    when="start",
+                    order=1,
+                    name=f"syn_{pre}_{name}_norm",
+                )
         inh = p.output_inhibition_mV if is_out else p.inhibition_mV
         if inh > 0:
             lateral_inhibition(ctx, name, inh, lif.v_floor_mV)

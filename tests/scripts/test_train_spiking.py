@@ -1,4 +1,5 @@
 """scripts/train_spiking.py end to end on IRIS (numpy target, tiny network): outputs and resume."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -11,7 +12,7 @@ import pytest
 import bridges.runs.spiking as spiking_run
 import spiking as spk
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_spiking.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_spiking.py"
 
 
 def _load_script():
@@ -21,9 +22,31 @@ def _load_script():
     return mod
 
 
-ARGS = ["--rule", "stdp-association", "--dataset", "iris", "--classes", "versicolor,virginica", "--hidden", "6,4",
-        "--epochs", "1", "--seed", "0", "--target", "numpy", "--dt-ms", "1", "--t-present-ms", "20",
-        "--pop-size", "8", "--chunk-size", "40", "--quiet"]
+ARGS = [
+    "--rule",
+    "stdp-association",
+    "--dataset",
+    "iris",
+    "--classes",
+    "versicolor,virginica",
+    "--hidden",
+    "6,4",
+    "--epochs",
+    "1",
+    "--seed",
+    "0",
+    "--target",
+    "numpy",
+    "--dt-ms",
+    "1",
+    "--t-present-ms",
+    "20",
+    "--pop-size",
+    "8",
+    "--chunk-size",
+    "40",
+    "--quiet",
+]
 
 
 def test_train_script_writes_metrics_weights_and_plots(tmp_path):
@@ -96,10 +119,19 @@ def test_checkpoint_of_another_run_is_refused(tmp_path, monkeypatch, capsys):
 
 def test_params_accepts_presets_long_inline_json_and_files(tmp_path):
     """A JSON object longer than a file name may be (255 bytes) is read as JSON, not stat()ed as a path."""
-    skip = {"eta_plus_mV": 0.25, "eta_minus_mV": 0.025, "eta_hold_mV": 0.25, "w_max_mV": 60.0,
-            "norm_total_mV": 400.0, "w_init_max_mV": 1.0, "hold_gate_mV": 0.0, "ltp_stop_trace": 1.0}
+    skip = {
+        "eta_plus_mV": 0.25,
+        "eta_minus_mV": 0.025,
+        "eta_hold_mV": 0.25,
+        "w_max_mV": 60.0,
+        "norm_total_mV": 400.0,
+        "w_init_max_mV": 1.0,
+        "hold_gate_mV": 0.0,
+        "ltp_stop_trace": 1.0,
+    }
     text = json.dumps({"hidden_lif": {"theta_target_hz": 5.0}, "skip_stdp": skip, "output_stdp": skip})
     assert len(text) > 255
+
     def rule_params(rule, spec):
         return spk.replace_params(spk.get_rule(rule).params_type(), spiking_run.params_overrides(rule, spec))
 
@@ -111,5 +143,5 @@ def test_params_accepts_presets_long_inline_json_and_files(tmp_path):
     assert rule_params("stdp-association", "stdp-skip-400").skip_stdp.norm_total_mV == 2400.0
     with pytest.raises(ValueError, match="neither a JSON object nor a JSON file"):
         rule_params("stdp-association", "no-such-preset-or-file")
-    with pytest.raises(ValueError, match="is for rule 'local-error', not 'stdp-association'"):
-        rule_params("stdp-association", "local-error-out")
+    with pytest.raises(ValueError, match="is for rule 'spiking-local', not 'stdp-association'"):
+        rule_params("stdp-association", "spiking-local-out")

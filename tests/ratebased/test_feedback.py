@@ -1,11 +1,12 @@
 """Feedback-alignment family: identities against backpropagation, invariants, gradcheck, the layer swap."""
+
 import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 import ratebased as rb
-from ratebased.feedback import DirectFeedbackLinear, FeedbackConv2d, FeedbackLinear
+from ratebased.feedback import FeedbackLinear
 from ratebased.functional import (
     DirectFeedbackConv2dFn,
     DirectFeedbackLinearFn,
@@ -47,6 +48,7 @@ def _set_feedback_to_weights(model):
 
 # --- identities -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kind", ["mlp", "mlp-skip", "lenet", "resnet"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 def test_fa_with_transported_weights_is_exactly_backprop(kind, dtype):
@@ -65,8 +67,8 @@ def test_fa_with_random_feedback_differs_from_backprop():
     net, x, y = _model("mlp")
     fa = rb.with_feedback(net, "fa", seed=1)
     g_bp, g_fa = _grads(net, x, y), _grads(fa, x, y)
-    assert not torch.allclose(g_bp[0], g_fa[0], atol=1e-3)   # first hidden layer: feedback path
-    assert torch.equal(g_bp[-2], g_fa[-2])                   # output layer: its own error
+    assert not torch.allclose(g_bp[0], g_fa[0], atol=1e-3)  # first hidden layer: feedback path
+    assert torch.equal(g_bp[-2], g_fa[-2])  # output layer: its own error
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
@@ -123,6 +125,7 @@ def test_dfa_rejects_nonlinear_output_and_3d_inputs():
 
 
 # --- sign symmetry ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("rule", SIGN_RULES)
 @pytest.mark.parametrize("kind", ["mlp", "lenet"])
@@ -194,8 +197,12 @@ def _reference_stream(state: torch.Tensor, n: int, draws: int, bound: float) -> 
     import numpy as np
 
     bg = np.random.SFC64(0)
-    bg.state = {"bit_generator": "SFC64", "has_uint32": 0, "uinteger": 0,
-                "state": {"state": state[:4].numpy().view(np.uint64).copy()}}
+    bg.state = {
+        "bit_generator": "SFC64",
+        "has_uint32": 0,
+        "uinteger": 0,
+        "state": {"state": state[:4].numpy().view(np.uint64).copy()},
+    }
     k = bg.random_raw(draws * n // 4).view(np.int16).astype(np.float64) + 2**15 + 0.5
     return torch.from_numpy(k * bound / 2**16).view(draws, n)
 
@@ -226,7 +233,11 @@ def test_brsf_stream_equals_one_long_sfc64_run_and_resumes_mid_block(monkeypatch
 
 def test_brsf_streams_follow_the_conversion_seed_and_the_state_dict():
     net, x, y = _model("mlp")
-    a, b, c = rb.with_feedback(net, "brsf", seed=0), rb.with_feedback(net, "brsf", seed=0), rb.with_feedback(net, "brsf", seed=1)
+    a, b, c = (
+        rb.with_feedback(net, "brsf", seed=0),
+        rb.with_feedback(net, "brsf", seed=0),
+        rb.with_feedback(net, "brsf", seed=1),
+    )
     seq = lambda m: [m.layers[1].feedback_matrix() for _ in range(3)]  # noqa: E731
     sa, sb, sc = seq(a), seq(b), seq(c)
     assert all(torch.equal(p, q) for p, q in zip(sa, sb))
@@ -266,17 +277,20 @@ def test_manhattan_updates_are_signs(rule):
 
 # --- gradcheck on every custom Function ----------------------------------------------------------
 
+
 def _d(*shape):
     return torch.randn(*shape, dtype=torch.float64)
 
 
 def test_gradcheck_feedback_linear_with_weight_transport():
     x, w, b = _d(5, 4).requires_grad_(), _d(3, 4).requires_grad_(), _d(3).requires_grad_()
-    assert torch.autograd.gradcheck(lambda x, w, b: FeedbackLinearFn.apply(x, w, b, None, WeightTransport, False),
-                                    (x, w, b))
+    assert torch.autograd.gradcheck(
+        lambda x, w, b: FeedbackLinearFn.apply(x, w, b, None, WeightTransport, False), (x, w, b)
+    )
     x3 = _d(2, 5, 4).requires_grad_()  # leading batch dims
-    assert torch.autograd.gradcheck(lambda x, w: FeedbackLinearFn.apply(x, w, None, None, WeightTransport, False),
-                                    (x3, w))
+    assert torch.autograd.gradcheck(
+        lambda x, w: FeedbackLinearFn.apply(x, w, None, None, WeightTransport, False), (x3, w)
+    )
 
 
 def test_gradcheck_feedback_linear_weight_path_with_random_feedback():
@@ -286,11 +300,17 @@ def test_gradcheck_feedback_linear_weight_path_with_random_feedback():
 
 def test_gradcheck_feedback_conv2d():
     x, w, b = _d(2, 3, 7, 6).requires_grad_(), _d(4, 3, 3, 3).requires_grad_(), _d(4).requires_grad_()
-    f = lambda x, w, b: FeedbackConv2dFn.apply(x, w, b, None, WeightTransport, [2, 1], [1, 0], [1, 1], 1, False)
+
+    def f(x, w, b):
+        return FeedbackConv2dFn.apply(x, w, b, None, WeightTransport, [2, 1], [1, 0], [1, 1], 1, False)
+
     assert torch.autograd.gradcheck(f, (x, w, b))
     wg = _d(4, 1, 3, 3).requires_grad_()  # grouped
     xg = _d(2, 4, 6, 6).requires_grad_()
-    g = lambda x, w: FeedbackConv2dFn.apply(x, w, None, None, WeightTransport, [1, 1], [1, 1], [2, 2], 4, False)
+
+    def g(x, w):
+        return FeedbackConv2dFn.apply(x, w, None, None, WeightTransport, [1, 1], [1, 1], [2, 2], 4, False)
+
     assert torch.autograd.gradcheck(g, (xg, wg))
 
 
@@ -333,6 +353,7 @@ def test_direct_feedback_conv_tiles_projected_error_over_space():
 
 
 # --- every rule on every layer type -------------------------------------------------------------
+
 
 @pytest.mark.parametrize("rule", ["bp"] + FEEDBACK_RULES)
 @pytest.mark.parametrize("kind", ["mlp", "mlp-skip", "lenet", "resnet"])
@@ -399,7 +420,9 @@ def test_true_gradient_view_shares_parameters_and_gives_true_gradient():
 def test_deprecated_names_warn_and_give_the_same_results():
     net, x, _ = _model("mlp")
     new = rb.with_feedback(net, "fa", seed=1)
-    with pytest.warns(DeprecationWarning, match="ratebased.backprop_twin is deprecated; use ratebased.true_gradient_view"):
+    with pytest.warns(
+        DeprecationWarning, match="ratebased.backprop_twin is deprecated; use ratebased.true_gradient_view"
+    ):
         assert rb.backprop_twin is rb.true_gradient_view
     with pytest.warns(DeprecationWarning, match="ratebased.convert is deprecated; use ratebased.with_feedback"):
         old = rb.convert(net, "fa", seed=1)
@@ -410,6 +433,7 @@ def test_deprecated_names_warn_and_give_the_same_results():
 
 
 # --- errors ---------------------------------------------------------------------------------
+
 
 def test_unknown_rule_names_list_the_valid_ones():
     with pytest.raises(ValueError, match=r"unknown learning rule 'feedback'.*bp, fa, dfa, usf, frsf, brsf"):
@@ -467,18 +491,21 @@ def test_conv_same_padding_is_resolved():
 
 # --- diagnostics ------------------------------------------------------------------------------
 
+
 def test_alignment_diagnostics():
     net, x, y = _model("mlp")
     fa = rb.with_feedback(net, "fa", seed=2)
     rule = rb.get_rule("fa")
     ang = rb.gradient_alignment(fa, rule, x, y, F.cross_entropy)
-    assert ang["layers.2"] == pytest.approx(0.0, abs=1e-4)       # output layer: true gradient
-    assert 30 < ang["layers.0"] < 150                             # random feedback at init
+    assert ang["layers.2"] == pytest.approx(0.0, abs=1e-4)  # output layer: true gradient
+    assert 30 < ang["layers.0"] < 150  # random feedback at init
     fb = rb.feedback_angles(fa)
     assert set(fb) == {"layers.0", "layers.1", "layers.2"} and all(60 < v < 120 for v in fb.values())
     _set_feedback_to_weights(fa)
     assert all(v == pytest.approx(0.0, abs=1e-4) for v in rb.feedback_angles(fa).values())
-    assert all(v == pytest.approx(0.0, abs=1e-3) for v in rb.gradient_alignment(fa, rule, x, y, F.cross_entropy).values())
+    assert all(
+        v == pytest.approx(0.0, abs=1e-3) for v in rb.gradient_alignment(fa, rule, x, y, F.cross_entropy).values()
+    )
 
 
 def test_angle_deg_reference_values():
@@ -503,11 +530,18 @@ def test_training_is_deterministic_given_seed():
         assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"epochs": 0}, "epochs"), ({"lr": -1.0}, "lr"), ({"lr": float("nan")}, "lr"),
-    ({"optimizer": "adamw"}, "unknown optimizer"), ({"schedule": "step"}, "unknown schedule"),
-    ({"batch_size": 0}, "batch_size"),
-], ids=["epochs", "neg-lr", "nan-lr", "optimizer", "schedule", "batch"])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"lr": -1.0}, "lr"),
+        ({"lr": float("nan")}, "lr"),
+        ({"optimizer": "adamw"}, "unknown optimizer"),
+        ({"schedule": "step"}, "unknown schedule"),
+        ({"batch_size": 0}, "batch_size"),
+    ],
+    ids=["epochs", "neg-lr", "nan-lr", "optimizer", "schedule", "batch"],
+)
 def test_impossible_hyper_parameters_rejected(kwargs, match):
     with pytest.raises(ValueError, match=match):
         rb.TrainConfig(**kwargs)
@@ -515,6 +549,7 @@ def test_impossible_hyper_parameters_rejected(kwargs, match):
 
 def test_nan_inputs_rejected():
     from ratebased.training import check_inputs
+
     with pytest.raises(ValueError, match="NaN or inf"):
         check_inputs(torch.tensor([[float("nan")]]), torch.tensor([0]))
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\)"):

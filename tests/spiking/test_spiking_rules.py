@@ -1,10 +1,11 @@
 """The two spiking learning rules against small numpy references (Brian2, numpy target).
 
 * trace STDP in Brian2 == :func:`spiking.reference.stdp_reference` for given spike times;
-* the three-factor local-error update == its formula on a hand-made case;
-* the local-error readout computes ``yhat = M r`` and ``delta = M (yhat - y)``;
+* the three-factor spiking-local update == its formula on a hand-made case;
+* the spiking-local readout computes ``yhat = M r`` and ``delta = M (yhat - y)``;
 * association: with the teacher off no output weight changes, with it on they do.
 """
+
 from __future__ import annotations
 
 import brian2 as b2
@@ -17,10 +18,10 @@ from spiking.config import NetworkConfig
 from spiking.model import SpikingClassifier
 from spiking.network import build_network
 from spiking.params import LIFParams, SimParams, STDPParams
+from spiking.reference import stdp_reference, surrogate_reference, three_factor_reference
 from spiking.rules.local_error import LocalErrorParams
 from spiking.rules.stdp_association import STDPAssociationParams
 from spiking.state import init_state
-from spiking.reference import stdp_reference, surrogate_reference, three_factor_reference
 
 DT_MS = 1.0
 TAU_PRE, TAU_POST = 20.0, 10.0
@@ -66,8 +67,14 @@ def _brian_stdp(stdp: STDPParams, w0_mV: float, track_sum: bool) -> tuple[np.nda
             g.learn = 1
             groups.append(g)
         code = eq.stdp_synapse_code(wsum_name=wsum if track_sum else None)
-        syn = b2.Synapses(*groups, model=code["model"], on_pre=code["on_pre"], on_post=code["on_post"],
-                          clock=clock, namespace=stdp.to_namespace())
+        syn = b2.Synapses(
+            *groups,
+            model=code["model"],
+            on_pre=code["on_pre"],
+            on_post=code["on_post"],
+            clock=clock,
+            namespace=stdp.to_namespace(),
+        )
         syn.connect(j="i")
         syn.w = w0_mV * b2.mV
         b2.Network(*groups, syn).run(N_STEPS * DT_MS * b2.ms, namespace={})
@@ -81,16 +88,21 @@ def _brian_stdp(stdp: STDPParams, w0_mV: float, track_sum: bool) -> tuple[np.nda
     [
         pytest.param(STDPParams(eta_plus_mV=0.1, eta_minus_mV=0.08, w_max_mV=1.0), 0.5, id="plain"),
         pytest.param(STDPParams(eta_plus_mV=0.3, eta_minus_mV=0.02, w_max_mV=0.9), 0.5, id="hits-w_max"),
-        pytest.param(STDPParams(eta_plus_mV=0.1, eta_minus_mV=0.3, x_offset=0.4, w_max_mV=1.0), 0.3, id="offset-hits-w_min"),
+        pytest.param(
+            STDPParams(eta_plus_mV=0.1, eta_minus_mV=0.3, x_offset=0.4, w_max_mV=1.0), 0.3, id="offset-hits-w_min"
+        ),
     ],
 )
 def test_brian2_stdp_matches_numpy_trace_rule(stdp, w0):
     w_brian, wsum = _brian_stdp(stdp, w0, track_sum=True)
-    w_ref = np.array([
-        stdp_reference(pre, post, n_steps=N_STEPS, dt_ms=DT_MS, tau_pre_ms=TAU_PRE, tau_post_ms=TAU_POST,
-                       stdp=stdp, w0_mV=w0)
-        for pre, post in PAIRS
-    ])
+    w_ref = np.array(
+        [
+            stdp_reference(
+                pre, post, n_steps=N_STEPS, dt_ms=DT_MS, tau_pre_ms=TAU_PRE, tau_post_ms=TAU_POST, stdp=stdp, w0_mV=w0
+            )
+            for pre, post in PAIRS
+        ]
+    )
     np.testing.assert_allclose(w_brian, w_ref, rtol=0, atol=1e-9)
     # the four pairings really moved the weight, so the comparison is not vacuous
     assert np.all(np.abs(w_ref[:4] - w0) > 1e-3)
@@ -108,15 +120,18 @@ def test_stdp_reference_pinned_values():
 
 @pytest.mark.parametrize(
     "surrogate, update_every, burn_in, n_upd",
-    [pytest.param("fast-sigmoid", 1, 0, 20, id="fast-sigmoid-every-step"),
-     pytest.param("box", 4, 0, 5, id="box-every-4-steps"),
-     # a 20-step sample, burn-in of 6 steps: updates at steps 8, 12, 16 only
-     pytest.param("fast-sigmoid", 4, 6, 3, id="burn-in-6-steps")],
+    [
+        pytest.param("fast-sigmoid", 1, 0, 20, id="fast-sigmoid-every-step"),
+        pytest.param("box", 4, 0, 5, id="box-every-4-steps"),
+        # a 20-step sample, burn-in of 6 steps: updates at steps 8, 12, 16 only
+        pytest.param("fast-sigmoid", 4, 6, 3, id="burn-in-6-steps"),
+    ],
 )
 def test_three_factor_update_matches_formula(surrogate, update_every, burn_in, n_upd):
     """Hand-made case: constant traces, membranes and errors, so the summed update is closed-form."""
-    p = LocalErrorParams(surrogate=surrogate, eta_mV_per_s=50.0, sg_width_mV=2.0, update_every=update_every,
-                         w_bound_mV=100.0)
+    p = LocalErrorParams(
+        surrogate=surrogate, eta_mV_per_s=50.0, sg_width_mV=2.0, update_every=update_every, w_bound_mV=100.0
+    )
     lif = LIFParams(tau_m_ms=1e12, v_rest_mV=-65.0, v_thresh_mV=-52.0)
     x = np.array([0.5, 1.0])  # presynaptic traces (frozen: tau = 1e12 ms)
     v = np.array([-53.0, -52.6, -57.0])  # below threshold, frozen
@@ -125,32 +140,61 @@ def test_three_factor_update_matches_formula(surrogate, update_every, burn_in, n
     n_steps = 20
     with brian_device("numpy"):
         clock = b2.Clock(dt=DT_MS * b2.ms)
-        pre = b2.NeuronGroup(2, "dxtr/dt = -xtr / tau_pre : 1", threshold="False", clock=clock,
-                             method="exact", namespace={"tau_pre": 1e12 * b2.ms})
+        pre = b2.NeuronGroup(
+            2,
+            "dxtr/dt = -xtr / tau_pre : 1",
+            threshold="False",
+            clock=clock,
+            method="exact",
+            namespace={"tau_pre": 1e12 * b2.ms},
+        )
         pre.xtr = x
         post = b2.NeuronGroup(
             3,
-            eq.lif_equations(adaptive=False, teacher=False, traces={"r": "tau_r"},
-                             extra=eq.local_error_hidden_extra(surrogate)),
-            threshold=eq.lif_threshold(adaptive=False), reset=eq.lif_reset(adaptive=False, traces={"r": "tau_r"}),
-            refractory="t_ref", method="exact", clock=clock,
+            eq.lif_equations(
+                adaptive=False, teacher=False, traces={"r": "tau_r"}, extra=eq.local_error_hidden_extra(surrogate)
+            ),
+            threshold=eq.lif_threshold(adaptive=False),
+            reset=eq.lif_reset(adaptive=False, traces={"r": "tau_r"}),
+            refractory="t_ref",
+            method="exact",
+            clock=clock,
             namespace={**lif.to_namespace(), "tau_r": 20 * b2.ms, "sg_width": 2 * b2.mV},
         )
         post.v = v * b2.mV
         post.delta = delta
         post.learn = 1
-        syn = b2.Synapses(pre, post, model="w : volt", on_pre="v_post += w", clock=clock,
-                          namespace={**lif.to_namespace(), "sg_width": 2 * b2.mV, "eta": p.eta_mV_per_s * b2.mV / b2.second,
-                                     "dt_update": update_every * DT_MS * b2.ms, "w_bound": p.w_bound_mV * b2.mV,
-                                     "n_sample": n_steps, "n_burnin": burn_in, "rate_reg": 0.0, "r_target": 0.0})
+        syn = b2.Synapses(
+            pre,
+            post,
+            model="w : volt",
+            on_pre="v_post += w",
+            clock=clock,
+            namespace={
+                **lif.to_namespace(),
+                "sg_width": 2 * b2.mV,
+                "eta": p.eta_mV_per_s * b2.mV / b2.second,
+                "dt_update": update_every * DT_MS * b2.ms,
+                "w_bound": p.w_bound_mV * b2.mV,
+                "n_sample": n_steps,
+                "n_burnin": burn_in,
+                "rate_reg": 0.0,
+                "r_target": 0.0,
+            },
+        )
         syn.connect(i=np.repeat([0, 1], 3), j=np.tile([0, 1, 2], 2))
         syn.w = w0.ravel() * b2.mV
         syn.run_regularly(eq.three_factor_code(), dt=update_every * DT_MS * b2.ms, when="end")
         b2.Network(pre, post, syn).run(n_steps * DT_MS * b2.ms, namespace={})
         dw = np.asarray(syn.w[:] / b2.mV).reshape(2, 3) - w0
     sg = surrogate_reference(v, -52.0, 2.0, surrogate)
-    expected = three_factor_reference(np.tile(x, (n_upd, 1)), np.tile(sg, (n_upd, 1)), np.tile(delta, (n_upd, 1)),
-                                      eta_mV_per_s=50.0, dt_update_ms=update_every * DT_MS)
+    expected = three_factor_reference(
+        np.tile(x, (n_upd, 1)),
+        np.tile(sg, (n_upd, 1)),
+        np.tile(delta, (n_upd, 1)),
+        eta_mV_per_s=50.0,
+        dt_update_ms=update_every * DT_MS,
+    )
     np.testing.assert_allclose(dw, expected, rtol=1e-7, atol=1e-12)
     # pinned by hand: dW[1, 0] = -eta * T * x_1 * sg(v_0) * delta_0, T = n_upd * update_every * 1 ms
     sg0 = 1 / (1 + 1.0 / 2.0) ** 2 if surrogate == "fast-sigmoid" else 0.0
@@ -160,7 +204,12 @@ def test_three_factor_update_matches_formula(surrogate, update_every, burn_in, n
 
 def _le_config(loss: str) -> NetworkConfig:
     return NetworkConfig(
-        rule="local-error", n_in=12, hidden=(5,), n_out=3, encoding="poisson", max_rate_hz=300.0,
+        rule="spiking-local",
+        n_in=12,
+        hidden=(5,),
+        n_out=3,
+        encoding="poisson",
+        max_rate_hz=300.0,
         sim=SimParams(dt_ms=1.0, t_present_ms=10.0),
         params=LocalErrorParams(eta_mV_per_s=0.0, w_init_mV=6.0, loss=loss, beta=3.0, burn_in_ms=2.0),
     )
@@ -192,7 +241,7 @@ def test_local_error_readout_and_projection(loss):
     np.testing.assert_allclose(yhat, r_prev @ M, rtol=1e-10, atol=1e-12)
     y = np.zeros_like(yhat)
     for k, lab in enumerate(labels):
-        y[k * steps:(k + 1) * steps, int(lab)] = cfg.params.target_on
+        y[k * steps : (k + 1) * steps, int(lab)] = cfg.params.target_on
     if loss == "softmax":
         p = np.exp(3.0 * yhat)
         err = p / p.sum(axis=1, keepdims=True) - y / cfg.params.target_on
@@ -205,12 +254,25 @@ def _stdp_config(teacher_on: bool) -> NetworkConfig:
     params = STDPAssociationParams(
         hidden_lif=LIFParams(tau_m_ms=20.0, t_ref_ms=2.0, theta_plus_mV=0.05),
         input_stdp=STDPParams(eta_plus_mV=0.05, eta_minus_mV=0.01, w_max_mV=5.0, norm_total_mV=40.0, w_init_max_mV=1.0),
-        hidden_stdp=STDPParams(eta_plus_mV=0.2, eta_minus_mV=0.05, w_max_mV=20.0, norm_total_mV=60.0, w_init_max_mV=1.0),
-        output_stdp=STDPParams(eta_plus_mV=0.2, eta_minus_mV=0.05, w_max_mV=30.0, norm_total_mV=120.0, w_init_max_mV=1.0),
-        inhibition_mV=1.0, output_inhibition_mV=0.5, teacher_on=teacher_on,
+        hidden_stdp=STDPParams(
+            eta_plus_mV=0.2, eta_minus_mV=0.05, w_max_mV=20.0, norm_total_mV=60.0, w_init_max_mV=1.0
+        ),
+        output_stdp=STDPParams(
+            eta_plus_mV=0.2, eta_minus_mV=0.05, w_max_mV=30.0, norm_total_mV=120.0, w_init_max_mV=1.0
+        ),
+        inhibition_mV=1.0,
+        output_inhibition_mV=0.5,
+        teacher_on=teacher_on,
     )
-    return NetworkConfig(rule="stdp-association", n_in=16, hidden=(8, 6), n_out=2, max_rate_hz=250.0,
-                         sim=SimParams(dt_ms=1.0, t_present_ms=20.0), params=params)
+    return NetworkConfig(
+        rule="stdp-association",
+        n_in=16,
+        hidden=(8, 6),
+        n_out=2,
+        max_rate_hz=250.0,
+        sim=SimParams(dt_ms=1.0, t_present_ms=20.0),
+        params=params,
+    )
 
 
 @pytest.mark.parametrize("teacher_on", [pytest.param(False, id="teacher-off"), pytest.param(True, id="teacher-on")])

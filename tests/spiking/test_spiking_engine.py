@@ -1,8 +1,9 @@
 """Chunked runs: determinism, resume, weight layout, and cpp_standalone == runtime.
 
 The one ``cpp_standalone`` build of the default run is ``test_standalone_matches_runtime``
-(a few seconds to compile); the local-error twin of it is marked slow.
+(a few seconds to compile); the spiking-local twin of it is marked slow.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,20 +27,41 @@ from spiking.state import init_state, read_state
 def _stdp_cfg(encoding: str = "poisson", hidden: tuple[int, ...] = (8, 6)) -> NetworkConfig:
     params = STDPAssociationParams(
         hidden_lif=LIFParams(tau_m_ms=20.0, t_ref_ms=2.0, theta_plus_mV=0.05, theta_target_hz=5.0),
-        input_stdp=STDPParams(eta_plus_mV=0.05, eta_minus_mV=0.01, x_offset=0.2, w_max_mV=5.0, norm_total_mV=40.0,
-                              w_init_max_mV=1.0),
-        hidden_stdp=STDPParams(eta_plus_mV=0.2, eta_minus_mV=0.05, w_max_mV=20.0, norm_total_mV=60.0, w_init_max_mV=1.0),
-        output_stdp=STDPParams(eta_plus_mV=0.2, eta_minus_mV=0.05, w_max_mV=30.0, norm_total_mV=120.0, w_init_max_mV=1.0),
-        inhibition_mV=1.0, output_inhibition_mV=0.5,
+        input_stdp=STDPParams(
+            eta_plus_mV=0.05, eta_minus_mV=0.01, x_offset=0.2, w_max_mV=5.0, norm_total_mV=40.0, w_init_max_mV=1.0
+        ),
+        hidden_stdp=STDPParams(
+            eta_plus_mV=0.2, eta_minus_mV=0.05, w_max_mV=20.0, norm_total_mV=60.0, w_init_max_mV=1.0
+        ),
+        output_stdp=STDPParams(
+            eta_plus_mV=0.2, eta_minus_mV=0.05, w_max_mV=30.0, norm_total_mV=120.0, w_init_max_mV=1.0
+        ),
+        inhibition_mV=1.0,
+        output_inhibition_mV=0.5,
     )
-    return NetworkConfig(rule="stdp-association", n_in=16, hidden=hidden, n_out=2, encoding=encoding,
-                         max_rate_hz=250.0, sim=SimParams(dt_ms=1.0, t_present_ms=20.0), params=params)
+    return NetworkConfig(
+        rule="stdp-association",
+        n_in=16,
+        hidden=hidden,
+        n_out=2,
+        encoding=encoding,
+        max_rate_hz=250.0,
+        sim=SimParams(dt_ms=1.0, t_present_ms=20.0),
+        params=params,
+    )
 
 
 def _le_cfg(encoding: str = "poisson") -> NetworkConfig:
-    return NetworkConfig(rule="local-error", n_in=16, hidden=(8, 6), n_out=2, encoding=encoding, max_rate_hz=250.0,
-                         sim=SimParams(dt_ms=1.0, t_present_ms=20.0),
-                         params=LocalErrorParams(eta_mV_per_s=200.0, w_init_mV=8.0, burn_in_ms=5.0))
+    return NetworkConfig(
+        rule="spiking-local",
+        n_in=16,
+        hidden=(8, 6),
+        n_out=2,
+        encoding=encoding,
+        max_rate_hz=250.0,
+        sim=SimParams(dt_ms=1.0, t_present_ms=20.0),
+        params=LocalErrorParams(eta_mV_per_s=200.0, w_init_mV=8.0, burn_in_ms=5.0),
+    )
 
 
 def _data(n: int = 8, n_in: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -47,7 +69,7 @@ def _data(n: int = 8, n_in: int = 16, seed: int = 0) -> tuple[np.ndarray, np.nda
     y = np.arange(n) % 2
     x = rng.uniform(0.0, 0.5, size=(n, n_in))
     x[y == 0, : n_in // 2] += 0.5  # class 0 lights the first half, class 1 the second
-    x[y == 1, n_in // 2:] += 0.5
+    x[y == 1, n_in // 2 :] += 0.5
     return x, y
 
 
@@ -59,7 +81,9 @@ def _train(cfg, seed, target="numpy", **kw):
         return clf.state, counts, stats, rates
 
 
-@pytest.mark.parametrize("make_cfg", [pytest.param(_stdp_cfg, id="stdp-association"), pytest.param(_le_cfg, id="local-error")])
+@pytest.mark.parametrize(
+    "make_cfg", [pytest.param(_stdp_cfg, id="stdp-association"), pytest.param(_le_cfg, id="spiking-local")]
+)
 def test_same_seed_same_spikes_and_weights(make_cfg):
     cfg = make_cfg()
     s1, c1, st1, _ = _train(cfg, seed=7)
@@ -130,8 +154,9 @@ def test_evaluation_leaves_weights_untouched_and_copies_agree():
         single, _ = clf.predict_counts(x)
         for k in state:
             np.testing.assert_array_equal(clf.state[k], state[k], err_msg=k)
-    with SpikingClassifier(cfg, seed=1, target="numpy", chunk_size=4, eval_copies=4, eval_chunk_size=8,
-                           state=state) as clf:
+    with SpikingClassifier(
+        cfg, seed=1, target="numpy", chunk_size=4, eval_copies=4, eval_chunk_size=8, state=state
+    ) as clf:
         parallel, _ = clf.predict_counts(x)
     assert single.sum() > 0
     np.testing.assert_array_equal(parallel, single)
@@ -155,16 +180,7 @@ def _compare_targets(cfg, tmp_path):
         assert st_sa.rates_hz[layer] == pytest.approx(st_rt.rates_hz[layer], abs=1e-12)
 
 
-@pytest.fixture
-def quick_compile():
-    """Compile the test projects without optimisation (much faster to build; the flags are part
-    of the project cache key, so no optimised project is ever confused with these)."""
-    old = list(b2.prefs.codegen.cpp.extra_compile_args_gcc)
-    b2.prefs.codegen.cpp.extra_compile_args_gcc = ["-w", "-O0", "-std=c++11"]
-    yield
-    b2.prefs.codegen.cpp.extra_compile_args_gcc = old
-
-
+@pytest.mark.standalone
 def test_standalone_matches_runtime(tmp_path, quick_compile):
     """Deterministic (latency-coded) input: compiled binary re-run per chunk == numpy runtime.
     (One hidden layer keeps the C++ project small; the two-layer case is the same code.)"""
@@ -183,16 +199,19 @@ def _skip_cfg(encoding: str = "latency") -> NetworkConfig:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("make_cfg", [pytest.param(_stdp_cfg, id="chain"), pytest.param(_skip_cfg, id="skip-h1-out")])
+@pytest.mark.standalone
 def test_standalone_matches_runtime_two_layers(tmp_path, quick_compile, make_cfg):
     _compare_targets(make_cfg(encoding="latency"), tmp_path)
 
 
 @pytest.mark.slow
+@pytest.mark.standalone
 def test_standalone_matches_runtime_local_error(tmp_path, quick_compile):
     _compare_targets(_le_cfg(encoding="latency"), tmp_path)
 
 
 @pytest.mark.slow
+@pytest.mark.standalone
 def test_standalone_project_is_cached(tmp_path, quick_compile):
     """A second engine with the same config regenerates identical sources, so no code object is
     recompiled (only main.cpp may differ, in the order it initialises clocks) and the results
@@ -229,15 +248,21 @@ _MAIN_A = """int main(int argc, char **argv)
     [
         (_MAIN_A, True),
         # the two clocks' resets in the other order (what Brian2's set iteration produces)
-        (_MAIN_A.replace("""        _array_clk_sample_timestep[0] = 0;
+        (
+            _MAIN_A.replace(
+                """        _array_clk_sample_timestep[0] = 0;
         _array_clk_sample_t[0] = 0.0;
         _array_defaultclock_timestep[0] = 0;
         _array_defaultclock_t[0] = 0.0;
-""", """        _array_defaultclock_timestep[0] = 0;
+""",
+                """        _array_defaultclock_timestep[0] = 0;
         _array_defaultclock_t[0] = 0.0;
         _array_clk_sample_timestep[0] = 0;
         _array_clk_sample_t[0] = 0.0;
-"""), True),
+""",
+            ),
+            True,
+        ),
         (_MAIN_A.replace("_array_clk_sample_t[0] = 0.0;", "_array_clk_sample_t[0] = 0.5;"), False),
         (_MAIN_A.replace("run_net();", "run_other();"), False),
         (_MAIN_A + "// extra\n", False),
@@ -255,12 +280,15 @@ def test_keep_equivalent_main_restores_bytes_and_mtime(tmp_path):
     main = tmp_path / "main.cpp"
     # a reset moved after the run: same lines, different meaning -> left alone (recompiled)
     moved = _MAIN_A.replace("        _array_defaultclock_t[0] = 0.0;\n", "").replace(
-        "run_net();", "run_net();\n        _array_defaultclock_t[0] = 0.0;")
+        "run_net();", "run_net();\n        _array_defaultclock_t[0] = 0.0;"
+    )
     main.write_text(moved)
     assert engine.keep_equivalent_main(tmp_path) is False and main.read_text() == moved
-    swapped = _MAIN_A.replace("_array_clk_sample_timestep[0] = 0;", "@@").replace(
-        "_array_defaultclock_timestep[0] = 0;", "_array_clk_sample_timestep[0] = 0;").replace(
-        "@@", "_array_defaultclock_timestep[0] = 0;")
+    swapped = (
+        _MAIN_A.replace("_array_clk_sample_timestep[0] = 0;", "@@")
+        .replace("_array_defaultclock_timestep[0] = 0;", "_array_clk_sample_timestep[0] = 0;")
+        .replace("@@", "_array_defaultclock_timestep[0] = 0;")
+    )
     main.write_text(swapped)
     assert engine.keep_equivalent_main(tmp_path) is True
     assert main.read_text() == _MAIN_A and main.stat().st_mtime_ns == 1_000_000_000
@@ -270,9 +298,10 @@ def test_keep_equivalent_main_restores_bytes_and_mtime(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.standalone
 def test_standalone_readouts_come_from_the_run_not_the_build(tmp_path, quick_compile):
     """A cached project is shared by every model of a configuration (parallel workers, other
-    seeds): the local-error readouts ``M`` must reach the binary through ``run_args`` like the
+    seeds): the spiking-local readouts ``M`` must reach the binary through ``run_args`` like the
     weights. Running model B on a project built for model A == running B on its own build."""
     cfg = _le_cfg(encoding="latency")
     a, b = init_state(cfg, 0), init_state(cfg, 1)
@@ -280,8 +309,8 @@ def test_standalone_readouts_come_from_the_run_not_the_build(tmp_path, quick_com
     stim = np.tile(np.arange(16.0) % 5, (2, 1))
     labels = np.array([0.0, 1.0])
     eng = StandaloneEngine(cfg, n_slots=2, cache_dir=tmp_path)
-    eng.run(a, stim, labels, 1)                     # the build bakes A's readouts into static arrays
-    on_a_build = eng.run(b, stim, labels, 1)        # same binary, B's state
+    eng.run(a, stim, labels, 1)  # the build bakes A's readouts into static arrays
+    on_a_build = eng.run(b, stim, labels, 1)  # same binary, B's state
     mixed = eng.run({**b, "M_h1": a["M_h1"], "M_h2": a["M_h2"]}, stim, labels, 1)
     eng.close()
     own = StandaloneEngine(cfg, n_slots=2, cache_dir=tmp_path / "own")
@@ -293,6 +322,7 @@ def test_standalone_readouts_come_from_the_run_not_the_build(tmp_path, quick_com
     assert not np.array_equal(mixed.state["W_in_h1"], on_own_build.state["W_in_h1"])
 
 
+@pytest.mark.standalone
 def test_compile_ahead_builds_what_every_seed_then_runs(tmp_path, quick_compile):
     """``SpikingClassifier.compile`` builds the project(s) training and evaluation use; a classifier of
     another seed then trains and evaluates on them without recompiling anything (the project does not
@@ -315,6 +345,7 @@ def test_compile_ahead_builds_what_every_seed_then_runs(tmp_path, quick_compile)
         assert clf.compile() == []
 
 
+@pytest.mark.standalone
 def test_parked_build_serves_the_next_engine_of_the_same_project(tmp_path, quick_compile):
     """Inside keep_builds, a closed standalone engine leaves its build on the device; the next engine
     of the same project adopts it (no new build) and gives exactly what a fresh build gives, because
@@ -326,8 +357,9 @@ def test_parked_build_serves_the_next_engine_of_the_same_project(tmp_path, quick
     states = {s: init_state(cfg, s) for s in (1, 2)}
 
     def run(state):
-        with SpikingClassifier(cfg, seed=3, target="cpp_standalone", chunk_size=4, cache_dir=tmp_path,
-                               state=state) as clf:
+        with SpikingClassifier(
+            cfg, seed=3, target="cpp_standalone", chunk_size=4, cache_dir=tmp_path, state=state
+        ) as clf:
             counts, _ = clf.predict_counts(x)
             return counts, clf._engine("eval")
 

@@ -1,6 +1,7 @@
 """The precompiled header of the standalone projects (spiking/backend/pch.py): built with the
 makefile's own flags and only when make has work, used by GCC, removed after the compile, harmless
 when it cannot be built, and without any effect on the simulation (same results with and without it)."""
+
 from __future__ import annotations
 
 import os
@@ -15,6 +16,8 @@ from spiking.backend import pch
 from spiking.backend.engine import StandaloneEngine
 from spiking.config import NetworkConfig
 from spiking.state import init_state
+
+pytestmark = pytest.mark.standalone  # every test here drives g++ or a cpp_standalone build
 
 GCC = pch.compiler_is_gcc(os.environ.get("CXX") or "g++")
 needs_gcc = pytest.mark.skipif(not GCC, reason="the precompiled header is GCC-only and no GCC is installed")
@@ -52,8 +55,12 @@ def test_pch_is_built_only_for_a_compile_used_by_gcc_and_removed_after(tmp_path)
     assert pch.prepare_pch(d) is True and gch.exists()
     # GCC takes the .gch for the force-included header ("!" in -H's include trace)
     cxx, flags = pch.makefile_compiler(d)
-    res = subprocess.run([*cxx, *flags, *pch.pch_compile_args(), "-H", "-c", "unit.cpp", "-o", "unit.o"],
-                         cwd=d, capture_output=True, text=True)
+    res = subprocess.run(
+        [*cxx, *flags, *pch.pch_compile_args(), "-H", "-c", "unit.cpp", "-o", "unit.o"],
+        cwd=d,
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr
     assert "! ./bioplausible_pch.h.gch" in res.stderr
     pch.remove_pch(d)
@@ -91,7 +98,7 @@ def test_standalone_results_identical_with_and_without_pch(tmp_path, monkeypatch
     old = list(b2.prefs.codegen.cpp.extra_compile_args_gcc)
     b2.prefs.codegen.cpp.extra_compile_args_gcc = ["-w", "-O0", "-std=c++11"]
     try:
-        cfg = NetworkConfig(rule="local-error", n_in=16, hidden=(8,), n_out=3)
+        cfg = NetworkConfig(rule="spiking-local", n_in=16, hidden=(8,), n_out=3)
         state = init_state(cfg, 0)
         stim = np.random.default_rng(0).uniform(50.0, 400.0, (4, 16))
         labels = np.array([0.0, 1.0, 2.0, 1.0])

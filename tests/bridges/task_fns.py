@@ -1,4 +1,5 @@
 """Module-level task functions for tests/test_tasks.py (importable by worker processes)."""
+
 import os
 import signal
 from pathlib import Path
@@ -18,8 +19,12 @@ def _log(results_dir: Path, key: str) -> None:
 def random_numbers(spec: dict, results_dir: Path) -> dict:
     """Draws from torch and numpy (seeded by the runner from the task key) plus the deps' values."""
     _log(results_dir, spec["name"])
-    return {"torch": torch.rand(3).tolist(), "numpy": np.random.rand(2).tolist(), "name": spec["name"],
-            "threads": torch.get_num_threads()}
+    return {
+        "torch": torch.rand(3).tolist(),
+        "numpy": np.random.rand(2).tolist(),
+        "name": spec["name"],
+        "threads": torch.get_num_threads(),
+    }
 
 
 def dies_once(spec: dict, results_dir: Path) -> dict:

@@ -1,4 +1,5 @@
 """The task engine: executors agree, dead workers are retried, finished tasks are never recomputed."""
+
 import json
 import os
 import sys
@@ -6,8 +7,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 import task_fns
+
 from bridges.tasks import TASK_THREADS, Task, run_tasks, seed_from_key, task_key
 
 TESTS = str(Path(__file__).resolve().parent)
@@ -90,7 +91,7 @@ def test_interrupted_sweep_resumes_without_recomputing(tmp_path, executor):
     tasks = _graph(task_fns.fails_if_flagged)
     run_tasks(tasks[:3], tmp_path, executor=executor, workers=2)  # the train tasks finish
     (tmp_path / "interrupt").write_text("x")
-    with pytest.raises(BaseException):
+    with pytest.raises(KeyboardInterrupt, match="simulated interruption"):
         run_tasks(tasks, tmp_path, executor="sequential")  # the eval tasks are interrupted
     (tmp_path / "interrupt").unlink()
     before = _invocations(tmp_path)
@@ -115,8 +116,10 @@ def test_graph_errors_are_clear(tmp_path):
     with pytest.raises(ValueError, match="unknown tasks"):
         run_tasks([Task("b", task_fns.random_numbers, {"name": "b"}, deps=("zz",))], tmp_path)
     with pytest.raises(ValueError, match="cycle"):
-        run_tasks([Task("x", task_fns.random_numbers, {}, deps=("y",)),
-                   Task("y", task_fns.random_numbers, {}, deps=("x",))], tmp_path)
+        run_tasks(
+            [Task("x", task_fns.random_numbers, {}, deps=("y",)), Task("y", task_fns.random_numbers, {}, deps=("x",))],
+            tmp_path,
+        )
     with pytest.raises(ValueError, match="share the key"):
         run_tasks([a, Task("a", task_fns.random_numbers, {"name": "other"})], tmp_path)
     with pytest.raises(ValueError, match="unknown executor 'dask'; valid names: sequential, local, ray"):

@@ -1,4 +1,5 @@
 """Tests for ratebased.local: local errors from fixed random classifiers (Mostafa et al. 2018)."""
+
 from __future__ import annotations
 
 import json
@@ -13,13 +14,7 @@ from ratebased.local import CLASSIFIERS, local_losses, local_stages
 D64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small matrices: one thread is fastest, and avoids spinning threads on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small matrices: one thread is fastest
 
 MODELS = {
     "mlp": (lambda: rb.MLP(12, (9, 9, 9), 4), (5, 12)),
@@ -68,7 +63,7 @@ def test_local_loss_reaches_no_layer_below_its_own(name):
             grads = torch.autograd.grad(loss, [params[n] for n in names], retain_graph=True, allow_unused=True)
             if j == k:
                 assert all(g is not None and float(g.abs().max()) > 0 for g in grads), (k, j)
-            else:   # below (detached input) and above (not on the path): no gradient at all
+            else:  # below (detached input) and above (not on the path): no gradient at all
                 assert all(g is None for g in grads), (k, j)
 
 
@@ -111,7 +106,7 @@ def test_alignment_output_layer_exact_hidden_not(name):
     rule, net, x, y = build(name)
     angles = rb.gradient_alignment(net, rule, x, y, rb.LOSSES.get("ce"))
     out_name, first_name = stage_params(net)[-1][0][:-7], stage_params(net)[0][0][:-7]
-    assert sorted(angles) == sorted(n[:-7] for n, *_ in stage_params(net))   # no classifier entries
+    assert sorted(angles) == sorted(n[:-7] for n, *_ in stage_params(net))  # no classifier entries
     assert angles[out_name] < 1e-5
     assert angles[first_name] > 1.0
 
@@ -124,25 +119,33 @@ def test_classifier_shapes_and_seeding():
     shapes = [tuple(c.weight.shape) for c in getattr(net, CLASSIFIERS)]
     assert shapes == [(10, 6 * 4), (10, 16 * 4), (10, 120), (10, 84)]
     w = getattr(net, CLASSIFIERS)[2].weight
-    assert float(w.abs().max()) <= 1 / 120 ** 0.5
+    assert float(w.abs().max()) <= 1 / 120**0.5
     same = rb.LocalErrors(conv_pool=2).prepare(src, seed=0)
     other = rb.LocalErrors(conv_pool=2).prepare(src, seed=1)
     assert torch.equal(getattr(same, CLASSIFIERS)[2].weight, w)
     assert not torch.equal(getattr(other, CLASSIFIERS)[2].weight, w)
     fresh = rb.LocalErrors(conv_pool=2).prepare(rb.LeNet(1, 10, 28), seed=5)
-    fresh.load_state_dict(net.state_dict())   # the classifiers are saved and restored with the model
+    fresh.load_state_dict(net.state_dict())  # the classifiers are saved and restored with the model
     assert torch.equal(getattr(fresh, CLASSIFIERS)[2].weight, w)
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: rb.LocalErrors().prepare(rb.ResNet(1, 10, widths=(4,))), "supports the models MLP, LeNet"),
-    (lambda: rb.LocalErrors().gradients(rb.MLP(4, (5,), 2), torch.zeros(3, 4), torch.zeros(3, dtype=torch.long),
-                                        rb.LOSSES.get("ce")), "prepare"),
-    (lambda: rb.get_rule("local", classifier_scale=0.0), "classifier_scale"),
-    (lambda: rb.get_rule("local", conv_pool=0), "conv_pool"),
-    (lambda: rb.get_rule("local", conv_pool=2.5), "conv_pool"),
-    (lambda: rb.get_rule("local", local_loss="hinge"), "unknown loss"),
-], ids=["resnet", "unprepared", "scale", "pool0", "pool-fraction", "local-loss"])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: rb.LocalErrors().prepare(rb.ResNet(1, 10, widths=(4,))), "supports the models MLP, LeNet"),
+        (
+            lambda: rb.LocalErrors().gradients(
+                rb.MLP(4, (5,), 2), torch.zeros(3, 4), torch.zeros(3, dtype=torch.long), rb.LOSSES.get("ce")
+            ),
+            "prepare",
+        ),
+        (lambda: rb.get_rule("local", classifier_scale=0.0), "classifier_scale"),
+        (lambda: rb.get_rule("local", conv_pool=0), "conv_pool"),
+        (lambda: rb.get_rule("local", conv_pool=2.5), "conv_pool"),
+        (lambda: rb.get_rule("local", local_loss="hinge"), "unknown loss"),
+    ],
+    ids=["resnet", "unprepared", "scale", "pool0", "pool-fraction", "local-loss"],
+)
 def test_local_rejects_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
@@ -163,8 +166,10 @@ def test_local_errors_learn_digits_mlp():
     net = rule.prepare(rb.MLP(64, (64, 64), 10), seed=0)
     cfg = rb.TrainConfig(epochs=6, batch_size=32, lr=3e-3, schedule="constant")
     opt = rb.make_optimizer(net, cfg)
-    losses = [rb.train_epoch(net, rule, x, y, opt, rb.LOSSES.get("ce"), batch_size=32, seed=0, epoch=e)
-              for e in range(cfg.epochs)]
+    losses = [
+        rb.train_epoch(net, rule, x, y, opt, rb.LOSSES.get("ce"), batch_size=32, seed=0, epoch=e)
+        for e in range(cfg.epochs)
+    ]
     acc = rb.evaluate(net, torch.as_tensor(ds.x_test), torch.as_tensor(ds.y_test))
     assert losses[-1] < 0.5 * losses[0]
     assert acc > 0.85

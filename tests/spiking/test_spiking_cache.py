@@ -1,7 +1,7 @@
 """Brian2's exact integration behind a persistent cache: same code as Brian2, computed once."""
+
 import brian2 as b2
 import pytest
-
 from brian2.stateupdaters.exact import exact as brian_exact
 
 from spiking import equations as eq
@@ -14,8 +14,11 @@ def _group(eqs, method="exact", **kw):
     return b2.NeuronGroup(3, eqs, method=method, namespace=kw or None)
 
 
-@pytest.mark.parametrize("eqs", [LIF, "dv/dt = (v0 - v) / tau + I / tau : volt\nI : volt\ndx/dt = -x / (5*ms) : 1"],
-                         ids=["package-lif", "coupled-input"])
+@pytest.mark.parametrize(
+    "eqs",
+    [LIF, "dv/dt = (v0 - v) / tau + I / tau : volt\nI : volt\ndx/dt = -x / (5*ms) : 1"],
+    ids=["package-lif", "coupled-input"],
+)
 def test_cached_integration_equals_brian2_exact_and_is_read_back(tmp_path, eqs, monkeypatch):
     g = _group(eqs)
     want = brian_exact(g.equations, g.variables)
@@ -32,7 +35,7 @@ def test_truncated_cache_file_is_recomputed(tmp_path):
     g = _group("dv/dt = -v / (10*ms) : volt")
     cached = CachedExactIntegration(tmp_path)
     code = cached(g.equations, g.variables)
-    path, = tmp_path.glob("exact-*.txt")
+    (path,) = tmp_path.glob("exact-*.txt")
     path.write_text(code[: len(code) // 2])  # e.g. a disk that filled up mid-write
     assert cached(g.equations, g.variables) == code
     assert path.read_text().endswith("\n# end\n")
@@ -44,27 +47,13 @@ def test_key_separates_what_the_result_depends_on():
     c = _group("dv/dt = -v / tau : volt\ntau : second")
     assert integration_key(a.equations, a.variables, None) != integration_key(b.equations, b.variables, None)
     assert integration_key(a.equations, a.variables, None) == integration_key(c.equations, c.variables, None)
-    assert integration_key(a.equations, a.variables, None) != integration_key(a.equations, a.variables, {"simplify": False})
-
-
-@pytest.fixture
-def fresh_brian_integration_memo():
-    """Brian2 memoises ``apply_stateupdater`` in memory for the whole process, so equations that an
-    earlier test already integrated would never reach the state updater; empty that memo for the
-    test and put it back afterwards."""
-    from brian2.stateupdaters.base import StateUpdateMethod
-
-    memo = StateUpdateMethod.apply_stateupdater._cache
-    saved = dict(memo)
-    memo.clear()
-    yield
-    memo.clear()
-    memo.update(saved)
+    assert integration_key(a.equations, a.variables, None) != integration_key(
+        a.equations, a.variables, {"simplify": False}
+    )
 
 
 def test_network_groups_use_the_cached_integration(tmp_path, monkeypatch, fresh_brian_integration_memo):
     """The groups of a package network run the cached integration results."""
-    import numpy as np
 
     from spiking.backend import device as spk_device
     from spiking.backend.cache import EXACT
@@ -80,8 +69,12 @@ def test_network_groups_use_the_cached_integration(tmp_path, monkeypatch, fresh_
         assert all(g.method_choice is EXACT for g in groups)
         built.net.run(1 * b2.ms)
         # what the groups run: the cached result, after Brian2's refractoriness line
-        run_code = [g.state_updater.abstract_code.removeprefix(
-            "not_refractory = timestep(t - lastspike, dt) >= timestep(t_ref, dt)\n") for g in groups]
+        run_code = [
+            g.state_updater.abstract_code.removeprefix(
+                "not_refractory = timestep(t - lastspike, dt) >= timestep(t_ref, dt)\n"
+            )
+            for g in groups
+        ]
     cached = {_read(p) for p in (tmp_path / "integration").glob("exact-*.txt")}
     assert len(cached) == 3 and set(run_code) == cached
 

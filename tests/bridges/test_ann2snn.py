@@ -1,4 +1,5 @@
 """Bridges: exact weight round trips, Brian2 vs snntorch twin agreement, data-based normalisation."""
+
 import brian2 as b2
 import numpy as np
 import pytest
@@ -69,19 +70,22 @@ def test_brian2_and_snntorch_twin_give_identical_spike_counts(mode):
 
 
 @pytest.mark.slow
+@pytest.mark.standalone
 def test_standalone_brian2_agrees_with_twin():
     net = _net(3)
     x = torch.rand(8, 20, generator=torch.Generator().manual_seed(3))
     conv = normalise(net, x)
     twin = IFNetworkTwin(conv.weights, conv.biases)
-    res = simulate_if(conv.weights, conv.biases, twin.first_current(x).detach().numpy(), steps=30,
-                      target="cpp_standalone")
+    res = simulate_if(
+        conv.weights, conv.biases, twin.first_current(x).detach().numpy(), steps=30, target="cpp_standalone"
+    )
     for a, b in zip(twin.counts(x.double(), 30), res.counts):
         np.testing.assert_array_equal(a.numpy(), b)
 
 
-@pytest.mark.parametrize("method,pct", [("max", 100.0), ("percentile", 99.0), ("percentile", 90.0)],
-                         ids=["max", "p99", "p90"])
+@pytest.mark.parametrize(
+    "method,pct", [("max", 100.0), ("percentile", 99.0), ("percentile", 90.0)], ids=["max", "p99", "p90"]
+)
 def test_normalisation_puts_the_statistic_on_the_threshold(method, pct):
     net = _net(1)
     x = torch.rand(200, 20, generator=torch.Generator().manual_seed(2))
@@ -98,6 +102,7 @@ def test_normalisation_puts_the_statistic_on_the_threshold(method, pct):
 
 def test_converted_network_matches_the_ann_with_enough_steps():
     from bridges.data import load_dataset
+
     ds = load_dataset("digits")
     x_tr, y_tr = torch.as_tensor(ds.x_train).flatten(1), torch.as_tensor(ds.y_train)
     x_te, y_te = torch.as_tensor(ds.x_test).flatten(1), torch.as_tensor(ds.y_test)
@@ -132,7 +137,9 @@ def test_twin_surrogate_gradient_reaches_the_input():
 def test_bad_inputs_raise_errors_naming_the_layer():
     net = _net()
     ws, bs = export_weights(net)
-    with pytest.raises(ValueError, match=r"layer 'layers.1': weight shape \(12, 15\) does not match the model's \(12, 16\)"):
+    with pytest.raises(
+        ValueError, match=r"layer 'layers.1': weight shape \(12, 15\) does not match the model's \(12, 16\)"
+    ):
         import_weights([ws[0], ws[1][:, :15], ws[2]], bs, net)
     with pytest.raises(ValueError, match="3 Linear layers but 2 weight matrices"):
         import_weights(ws[:2], bs[:2], net)
@@ -149,6 +156,7 @@ def test_bad_inputs_raise_errors_naming_the_layer():
         simulate_if([ws[0], ws[1][:, :15]], bs[:2], np.zeros((1, 16)), steps=3, target="numpy")
     with pytest.raises(ValueError, match="carries Brian2 units"):
         from bridges.ann2snn.weights import _dimensionless
+
         _dimensionless(np.ones(3) * b2.mV, "layer 0 weights")
     with pytest.raises(ValueError, match="skip connections"):
         normalise(rb.MLP(4, (3, 3), 2, skip=True), torch.rand(5, 4))

@@ -1,4 +1,5 @@
 """Encoders, parameter validation and bad input: every mistake gets a clear error (no Brian2 runs)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,8 +16,9 @@ from spiking.state import init_state
 
 
 def _cfg(**kw) -> spk.NetworkConfig:
-    base = dict(rule="stdp-association", n_in=784, hidden=(4, 4), n_out=2,
-                sim=spk.SimParams(dt_ms=1.0, t_present_ms=20.0))
+    base = dict(
+        rule="stdp-association", n_in=784, hidden=(4, 4), n_out=2, sim=spk.SimParams(dt_ms=1.0, t_present_ms=20.0)
+    )
     base.update(kw)
     return spk.NetworkConfig(**base)
 
@@ -51,8 +53,11 @@ def test_population_code_peaks_at_centres():
 # ----------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     "shape",
-    [pytest.param((3, 1, 27, 27), id="27x27-image"), pytest.param((3, 783), id="783-features"),
-     pytest.param((784,), id="missing-sample-axis")],
+    [
+        pytest.param((3, 1, 27, 27), id="27x27-image"),
+        pytest.param((3, 783), id="783-features"),
+        pytest.param((784,), id="missing-sample-axis"),
+    ],
 )
 def test_wrong_image_size_is_rejected(shape):
     clf = SpikingClassifier(_cfg(), target="numpy")
@@ -71,8 +76,9 @@ def test_correct_image_shape_is_flattened():
     [
         pytest.param(lambda: spk.check_rates(np.array([[1.0, -2.0]]), 2), id="check_rates"),
         pytest.param(lambda: spk.poisson_rates(np.array([[0.5, -0.1]]), 100.0), id="poisson_rates-features"),
-        pytest.param(lambda: SpikingClassifier(_cfg(n_in=2), target="numpy").encode(np.array([[0.5, -0.1]])),
-                     id="classifier"),
+        pytest.param(
+            lambda: SpikingClassifier(_cfg(n_in=2), target="numpy").encode(np.array([[0.5, -0.1]])), id="classifier"
+        ),
     ],
 )
 def test_negative_rates_are_rejected(call):
@@ -82,8 +88,10 @@ def test_negative_rates_are_rejected(call):
 
 @pytest.mark.parametrize(
     "x, match",
-    [pytest.param(np.array([[np.nan, 0.5]]), "NaN", id="nan"),
-     pytest.param(np.array([[2.0, 0.5]]), r"\[0, 1\].*x / 255", id="unscaled-pixels")],
+    [
+        pytest.param(np.array([[np.nan, 0.5]]), "NaN", id="nan"),
+        pytest.param(np.array([[2.0, 0.5]]), r"\[0, 1\].*x / 255", id="unscaled-pixels"),
+    ],
 )
 def test_bad_feature_values(x, match):
     with pytest.raises(ValueError, match=match):
@@ -121,10 +129,12 @@ def test_missing_compiler_falls_back_to_numpy_with_warning(monkeypatch):
 
 @pytest.mark.parametrize(
     "y, match",
-    [pytest.param(np.array([0, 2, 1]), r"\[0, 1\]", id="label-out-of-range"),
-     pytest.param(np.array([0, -1, 1]), r"\[0, 1\]", id="negative-label"),
-     pytest.param(np.array([0, 1]), r"shape \(3,\)", id="length-mismatch"),
-     pytest.param(np.array([0.5, 1.0, 0.0]), "integer", id="fractional-label")],
+    [
+        pytest.param(np.array([0, 2, 1]), r"\[0, 1\]", id="label-out-of-range"),
+        pytest.param(np.array([0, -1, 1]), r"\[0, 1\]", id="negative-label"),
+        pytest.param(np.array([0, 1]), r"shape \(3,\)", id="length-mismatch"),
+        pytest.param(np.array([0.5, 1.0, 0.0]), "integer", id="fractional-label"),
+    ],
 )
 def test_bad_labels(y, match):
     clf = SpikingClassifier(_cfg(n_in=2), target="numpy")
@@ -145,22 +155,35 @@ def test_state_with_transposed_weights_is_rejected():
 @pytest.mark.parametrize(
     "make, match",
     [
-        pytest.param(lambda: spk.LIFParams(v_reset_mV=-50.0, v_thresh_mV=-52.0), "v_reset_mV", id="reset-above-threshold"),
+        pytest.param(
+            lambda: spk.LIFParams(v_reset_mV=-50.0, v_thresh_mV=-52.0), "v_reset_mV", id="reset-above-threshold"
+        ),
         pytest.param(lambda: spk.LIFParams(tau_m_ms=0.0), "tau_m_ms", id="zero-tau"),
         pytest.param(lambda: spk.LIFParams(tau_m_ms=float("nan")), "finite", id="nan-tau"),
-        pytest.param(lambda: spk.SimParams(dt_ms=0.3, t_present_ms=100.0), "multiple of dt_ms", id="t-not-multiple-of-dt"),
+        pytest.param(
+            lambda: spk.SimParams(dt_ms=0.3, t_present_ms=100.0), "multiple of dt_ms", id="t-not-multiple-of-dt"
+        ),
         pytest.param(lambda: spk.STDPParams(w_min_mV=1.0, w_max_mV=1.0), "w_min_mV", id="empty-weight-range"),
         pytest.param(lambda: spk.LocalErrorParams(surrogate="tanh"), "box.*fast-sigmoid", id="unknown-surrogate"),
-        pytest.param(lambda: _cfg(rule="bp"), "unknown spiking rule 'bp'; valid names: stdp-association, local-error",
-                     id="unknown-rule"),
+        pytest.param(
+            lambda: _cfg(rule="bp"),
+            "unknown spiking rule 'bp'; valid names: stdp-association, spiking-local",
+            id="unknown-rule",
+        ),
         pytest.param(lambda: _cfg(encoding="rank"), "latency.*poisson|poisson.*latency", id="unknown-encoding"),
         pytest.param(lambda: _cfg(hidden=()), "at least one layer", id="no-hidden-layer"),
         pytest.param(lambda: _cfg(n_out=1), "n_out", id="one-class"),
         pytest.param(lambda: _cfg(params=spk.LocalErrorParams()), "STDPAssociationParams", id="params-of-other-rule"),
-        pytest.param(lambda: _cfg(rule="local-error", params=spk.LocalErrorParams(burn_in_ms=20.0)), "burn_in_ms",
-                     id="burn-in-longer-than-sample"),
-        pytest.param(lambda: _cfg(hidden=(5,), params=spk.STDPAssociationParams(skip_stdp=spk.STDPParams())),
-                     "skip_stdp", id="skip-without-second-hidden-layer"),
+        pytest.param(
+            lambda: _cfg(rule="spiking-local", params=spk.LocalErrorParams(burn_in_ms=20.0)),
+            "burn_in_ms",
+            id="burn-in-longer-than-sample",
+        ),
+        pytest.param(
+            lambda: _cfg(hidden=(5,), params=spk.STDPAssociationParams(skip_stdp=spk.STDPParams())),
+            "skip_stdp",
+            id="skip-without-second-hidden-layer",
+        ),
         pytest.param(lambda: spk.STDPAssociationParams(skip_stdp=3.0), "skip_stdp", id="skip-not-stdp-params"),
     ],
 )
@@ -174,16 +197,25 @@ def test_rule_and_names_are_case_insensitive_and_config_round_trips():
     assert cfg.rule == "stdp-association" and cfg.encoding == "latency" and cfg.hidden == (5, 3)
     back = spk.config_from_dict(spk.config_to_dict(cfg))
     assert back == cfg
-    le = spk.NetworkConfig(rule="local-error", n_in=3, hidden=(2,), n_out=2,
-                           params=spk.LocalErrorParams(surrogate="Box", eta_mV_per_s=3.0))
+    le = spk.NetworkConfig(
+        rule="spiking-local",
+        n_in=3,
+        hidden=(2,),
+        n_out=2,
+        params=spk.LocalErrorParams(surrogate="Box", eta_mV_per_s=3.0),
+    )
     assert spk.config_from_dict(spk.config_to_dict(le)) == le
     with pytest.raises(ValueError, match="unknown LocalErrorParams fields.*'etaa'"):
         spk.config_from_dict({**spk.config_to_dict(le), "params": {"etaa": 1.0}})
-    skip = _cfg(hidden=[5, 3], params=spk.replace_params(spk.STDPAssociationParams(),
-                                                          {"skip_stdp": {"norm_total_mV": 50.0}}))
+    skip = _cfg(
+        hidden=[5, 3], params=spk.replace_params(spk.STDPAssociationParams(), {"skip_stdp": {"norm_total_mV": 50.0}})
+    )
     # a mapping is read as changes to the output association's parameters
     assert skip.params.skip_stdp == dataclasses.replace(skip.params.output_stdp, norm_total_mV=50.0)
-    assert spk.replace_params(spk.STDPAssociationParams(), {"skip_stdp": {}}).skip_stdp == spk.STDPAssociationParams().output_stdp
+    assert (
+        spk.replace_params(spk.STDPAssociationParams(), {"skip_stdp": {}}).skip_stdp
+        == spk.STDPAssociationParams().output_stdp
+    )
     assert spk.config_from_dict(spk.config_to_dict(skip)) == skip
     assert spk.skip_projections(skip) == [("h1", "out")] and spk.skip_projections(cfg) == []
 

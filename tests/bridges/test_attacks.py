@@ -1,4 +1,5 @@
 """Tests for bridges.attacks: FGSM/PGD against closed forms, guarantees, routing, EOT, validation, evaluation."""
+
 from __future__ import annotations
 
 import doctest
@@ -280,8 +281,9 @@ def test_eot_on_deterministic_model_equals_single_sample(attack):
     one = ATTACK_FNS[attack](model, x, y, 0.1, eot_samples=1, **kw)
     many = ATTACK_FNS[attack](model, x, y, 0.1, eot_samples=5, **kw)
     assert torch.equal(one, many)
-    torch.testing.assert_close(input_gradient(model, x, y, eot_samples=5), input_gradient(model, x, y),
-                               rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(
+        input_gradient(model, x, y, eot_samples=5), input_gradient(model, x, y), rtol=1e-12, atol=1e-14
+    )
 
 
 class _BernoulliInputs(torch.nn.Module):
@@ -358,8 +360,7 @@ def test_model_state_parameter_grads_and_inputs_untouched():
     torch.manual_seed(0)
     head = torch.nn.Linear(8, 3)
     head.eval()  # a submodule deliberately in eval mode must stay so
-    body = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.BatchNorm1d(8), torch.nn.Dropout(0.5),
-                               torch.nn.ReLU())
+    body = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.BatchNorm1d(8), torch.nn.Dropout(0.5), torch.nn.ReLU())
     model = Counting(torch.nn.Sequential(body, head))
     model.train()
     head.eval()
@@ -444,13 +445,17 @@ BAD_CALLS = {
     "negative-eps": (lambda: fgsm(_MODEL, _X, _Y, -0.1), r"epsilon must be finite and >= 0, got -0.1"),
     "nan-eps": (lambda: pgd(_MODEL, _X, _Y, float("nan")), r"epsilon must be finite and >= 0"),
     "inf-eps": (lambda: fgsm(_MODEL, _X, _Y, float("inf")), r"epsilon must be finite and >= 0"),
-    "eps-wider-than-range": (lambda: fgsm(_MODEL, _X, _Y, 8.0),
-                             r"epsilon=8.0 is larger than the input range width 1.0.*e.g. 8/255"),
+    "eps-wider-than-range": (
+        lambda: fgsm(_MODEL, _X, _Y, 8.0),
+        r"epsilon=8.0 is larger than the input range width 1.0.*e.g. 8/255",
+    ),
     "range-reversed": (lambda: fgsm(_MODEL, _X, _Y, 0.1, input_range=(1.0, 0.0)), r"lo < hi, got \(1.0, 0.0\)"),
     "range-nan": (lambda: pgd(_MODEL, _X, _Y, 0.1, input_range=(0.0, float("nan"))), r"finite with lo < hi"),
     "range-not-pair": (lambda: fgsm(_MODEL, _X, _Y, 0.1, input_range=(0.0,)), r"pair \(lo, hi\)"),
-    "x-out-of-range": (lambda: fgsm(_MODEL, _X * 255, _Y, 0.1),
-                       r"x has values in \[0, 255\] but input_range is \(0, 1\); rescale x.*pass input_range"),
+    "x-out-of-range": (
+        lambda: fgsm(_MODEL, _X * 255, _Y, 0.1),
+        r"x has values in \[0, 255\] but input_range is \(0, 1\); rescale x.*pass input_range",
+    ),
     "x-nan": (lambda: fgsm(_MODEL, torch.where(_X > 0.5, torch.nan, _X), _Y, 0.1), r"NaN/inf"),
     "x-inf": (lambda: pgd(_MODEL, _X.clone().fill_(torch.inf), _Y, 0.1), r"NaN/inf"),
     "x-integer": (lambda: fgsm(_MODEL, (_X * 255).to(torch.uint8), _Y, 0.1), r"floating-point.*x.float\(\) / 255"),
@@ -460,18 +465,29 @@ BAD_CALLS = {
     "y-one-hot": (lambda: fgsm(_MODEL, _X, F.one_hot(_Y, 4), 0.1), r"y\.argmax\(1\)"),
     "y-float": (lambda: fgsm(_MODEL, _X, _Y.double(), 0.1), r"integer class labels.*y.long\(\)"),
     "y-out-of-classes": (lambda: fgsm(_MODEL, _X, _Y + 10, 0.1), r"labels y must lie in \[0, 3\]"),
-    "unknown-loss": (lambda: fgsm(_MODEL, _X, _Y, 0.1, loss="hinge"), r"unknown loss 'hinge'; valid names: ce, mse, margin"),
+    "unknown-loss": (
+        lambda: fgsm(_MODEL, _X, _Y, 0.1, loss="hinge"),
+        r"unknown loss 'hinge'; valid names: ce, mse, margin",
+    ),
     "eot-zero": (lambda: fgsm(_MODEL, _X, _Y, 0.1, eot_samples=0), r"eot_samples must be an integer >= 1"),
-    "seed-and-generator": (lambda: pgd(_MODEL, _X, _Y, 0.1, seed=1, generator=torch.Generator()),
-                           r"either seed or generator"),
-    "unknown-attack": (lambda: robust_accuracy(_MODEL, _X, _Y, attack="deepfool"),
-                       r"unknown attack 'deepfool'; valid names: fgsm, pgd"),
-    "kwarg-not-accepted": (lambda: robust_accuracy(_MODEL, _X, _Y, attack="fgsm", steps=5),
-                           r"attack 'fgsm' does not accept \['steps'\]; it accepts \[.*'loss'"),
+    "seed-and-generator": (
+        lambda: pgd(_MODEL, _X, _Y, 0.1, seed=1, generator=torch.Generator()),
+        r"either seed or generator",
+    ),
+    "unknown-attack": (
+        lambda: robust_accuracy(_MODEL, _X, _Y, attack="deepfool"),
+        r"unknown attack 'deepfool'; valid names: fgsm, pgd",
+    ),
+    "kwarg-not-accepted": (
+        lambda: robust_accuracy(_MODEL, _X, _Y, attack="fgsm", steps=5),
+        r"attack 'fgsm' does not accept \['steps'\]; it accepts \[.*'loss'",
+    ),
     "duplicate-epsilons": (lambda: craft(_MODEL, _X, _Y, epsilons=(0.1, 0.1)), r"duplicates"),
     "batch-size-zero": (lambda: accuracy(_MODEL, _X, _Y, batch_size=0), r"batch_size must be an integer >= 1"),
-    "non-differentiable-model": (lambda: fgsm(lambda x: _MODEL(x.detach()), _X, _Y, 0.1),
-                                 r"does not depend differentiably.*grad_model="),
+    "non-differentiable-model": (
+        lambda: fgsm(lambda x: _MODEL(x.detach()), _X, _Y, 0.1),
+        r"does not depend differentiably.*grad_model=",
+    ),
     "model-returns-tuple": (lambda: fgsm(lambda x: (_MODEL(x), None), _X, _Y, 0.1), r"net\(x\)\[0\]"),
 }
 

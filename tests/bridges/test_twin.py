@@ -4,6 +4,7 @@ Brian2 runs use the runtime ``numpy`` target (the one the twin matches bit for b
 (equations, group size) costs Brian2 a few seconds of sympy work once per process, so every Brian2
 network here has hidden layers (5, 5) and two copies per slot, and the classifier tests reuse them.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,7 +35,7 @@ from spiking.rules.local_error import LocalErrorParams
 from spiking.rules.stdp_association import STDPAssociationParams
 from spiking.state import init_state
 
-RULES = ("stdp-association", "local-error")
+RULES = ("stdp-association", "spiking-local")
 SIM = SimParams(dt_ms=0.5, t_present_ms=15.0, t_rest_ms=5.0)  # 30 steps of input + 10 of rest
 P, T = SIM.steps_present, SIM.steps_per_sample
 N_IN, N_OUT = 6, 3
@@ -46,10 +47,12 @@ PARAMS = {
     "stdp-association": STDPAssociationParams(
         hidden_lif=LIFParams(tau_m_ms=20.0, t_ref_ms=2.0, theta_plus_mV=0.05, v_reset_mV=-68.0, v_floor_mV=-72.0),
         output_lif=LIFParams(tau_m_ms=20.0, t_ref_ms=1.0, v_reset_mV=-67.0, v_floor_mV=-75.0),
-        inhibition_mV=4.0, output_inhibition_mV=3.0),
-    "local-error": LocalErrorParams(lif=LIFParams(tau_m_ms=15.0, t_ref_ms=1.0, v_reset_mV=-70.0)),
+        inhibition_mV=4.0,
+        output_inhibition_mV=3.0,
+    ),
+    "spiking-local": LocalErrorParams(lif=LIFParams(tau_m_ms=15.0, t_ref_ms=1.0, v_reset_mV=-70.0)),
 }
-W_SCALE = {"stdp-association": 1.5, "local-error": 4.0}  # init weights scaled up so that every layer fires
+W_SCALE = {"stdp-association": 1.5, "spiking-local": 4.0}  # init weights scaled up so that every layer fires
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -62,8 +65,9 @@ def _one_torch_thread():
 
 
 def _cfg(rule: str, hidden=(5, 5), **kw) -> NetworkConfig:
-    return NetworkConfig(rule=rule, n_in=N_IN, hidden=hidden, n_out=N_OUT, sim=SIM, max_rate_hz=400.0,
-                         params=PARAMS[rule], **kw)
+    return NetworkConfig(
+        rule=rule, n_in=N_IN, hidden=hidden, n_out=N_OUT, sim=SIM, max_rate_hz=400.0, params=PARAMS[rule], **kw
+    )
 
 
 def _state(cfg: NetworkConfig) -> dict[str, np.ndarray]:
@@ -81,12 +85,22 @@ def _spikes(n: int = 8, p: float = 0.3, seed: int = 2) -> np.ndarray:
 def _skip_cfg() -> NetworkConfig:
     """STDP network with the skip projection h1 -> out (``skip_stdp``): two pathways into ``out``."""
     skip = STDPParams(w_max_mV=60.0, norm_total_mV=400.0, w_init_max_mV=1.0)
-    return NetworkConfig(rule="stdp-association", n_in=N_IN, hidden=(5, 5), n_out=N_OUT, sim=SIM, max_rate_hz=400.0,
-                         params=dataclasses.replace(PARAMS["stdp-association"], skip_stdp=skip))
+    return NetworkConfig(
+        rule="stdp-association",
+        n_in=N_IN,
+        hidden=(5, 5),
+        n_out=N_OUT,
+        sim=SIM,
+        max_rate_hz=400.0,
+        params=dataclasses.replace(PARAMS["stdp-association"], skip_stdp=skip),
+    )
 
 
-CASES = {"stdp-association": lambda: _cfg("stdp-association"), "local-error": lambda: _cfg("local-error"),
-         "stdp-association-skip": _skip_cfg}
+CASES = {
+    "stdp-association": lambda: _cfg("stdp-association"),
+    "spiking-local": lambda: _cfg("spiking-local"),
+    "stdp-association-skip": _skip_cfg,
+}
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
@@ -143,11 +157,15 @@ def test_inhibition_floor_and_refractoriness_are_exercised():
     assert int(held.sum()) > 0
 
 
-@pytest.mark.parametrize("rule,encoding,total_rate", [
-    ("stdp-association", "poisson", 600.0),
-    ("local-error", "poisson", None),
-    ("stdp-association", "latency", None),
-], ids=["stdp-poisson-total-rate", "local-error-poisson", "stdp-latency"])
+@pytest.mark.parametrize(
+    "rule,encoding,total_rate",
+    [
+        ("stdp-association", "poisson", 600.0),
+        ("spiking-local", "poisson", None),
+        ("stdp-association", "latency", None),
+    ],
+    ids=["stdp-poisson-total-rate", "spiking-local-poisson", "stdp-latency"],
+)
 def test_twin_reproduces_spiking_classifier_evaluation(rule, encoding, total_rate):
     """End to end through the project's own evaluation path: SpikingClassifier.predict_counts
     (numpy target, 2 copies, 2 chunks, the second one padded) against the twin driven with the
@@ -169,9 +187,9 @@ def test_twin_reproduces_spiking_classifier_evaluation(rule, encoding, total_rat
         spikes = np.zeros((6, P, N_IN))
         for c in range(2):  # chunks of 4 samples, padded with silent ones
             part = np.zeros((4, N_IN))
-            part[: len(stim[4 * c:4 * c + 4])] = stim[4 * c:4 * c + 4]
+            part[: len(stim[4 * c : 4 * c + 4])] = stim[4 * c : 4 * c + 4]
             drawn = brian2_numpy_input_spikes(cfg, part, rng_seed=chunk_seed(3, 0, c, tag=1), n_copies=2)
-            spikes[4 * c:4 * c + 4] = drawn[: len(stim[4 * c:4 * c + 4])]
+            spikes[4 * c : 4 * c + 4] = drawn[: len(stim[4 * c : 4 * c + 4])]
     got = twin.run_spikes(torch.as_tensor(spikes))
     assert counts.sum() >= 5
     np.testing.assert_array_equal(got["out"].numpy(), counts)
@@ -187,7 +205,7 @@ def _small(rule: str):
 
 @pytest.mark.parametrize("total_rate", [None, 300.0], ids=["rate", "total-rate"])
 def test_spike_probability_matches_numpy_encoder(total_rate):
-    cfg = _cfg("local-error", hidden=(5, 4), total_rate_hz=total_rate)
+    cfg = _cfg("spiking-local", hidden=(5, 4), total_rate_hz=total_rate)
     twin = build_twin(cfg, _state(cfg))
     x = np.random.default_rng(0).uniform(size=(5, N_IN))
     x[0] = 0.0  # an all-zero sample stays silent
@@ -206,7 +224,7 @@ def test_forward_equals_run_spikes_on_the_same_draws(rule):
 
 
 def test_straight_through_encoder_gradient_is_the_rate_derivative():
-    cfg, twin = _small("local-error")
+    cfg, twin = _small("spiking-local")
     x = torch.rand(3, N_IN, generator=torch.Generator().manual_seed(1), dtype=torch.float64, requires_grad=True)
     twin.encode(x, seed=0).sum().backward()
     expected = P * SIM.dt_ms * 1e-3 * cfg.max_rate_hz  # d/dx sum_t E[s_t] = steps * dt * max_rate
@@ -265,34 +283,42 @@ def test_float32_twin_gives_the_float64_counts_here():
 
 
 # ----------------------------------------------------------------------------- bad input
-@pytest.mark.parametrize("shape,value,match", [
-    ((2, P, N_IN + 1), 0.0, "n_in=6"),
-    ((2, P + 1, N_IN), 0.0, "steps_present=30"),
-    ((2, P * N_IN), 0.0, r"shape \(N, steps_present"),
-    ((2, P, N_IN), float("nan"), "NaN"),
-    ((2, P, N_IN), 0.5, "only 0 and 1"),
-], ids=["wrong-n-in", "wrong-steps", "2d", "nan", "not-binary"])
+@pytest.mark.parametrize(
+    "shape,value,match",
+    [
+        ((2, P, N_IN + 1), 0.0, "n_in=6"),
+        ((2, P + 1, N_IN), 0.0, "steps_present=30"),
+        ((2, P * N_IN), 0.0, r"shape \(N, steps_present"),
+        ((2, P, N_IN), float("nan"), "NaN"),
+        ((2, P, N_IN), 0.5, "only 0 and 1"),
+    ],
+    ids=["wrong-n-in", "wrong-steps", "2d", "nan", "not-binary"],
+)
 def test_bad_spike_trains_raise_clear_errors(shape, value, match):
     _, twin = _small("stdp-association")
     with pytest.raises(ValueError, match=match):
         twin.run_spikes(torch.full(shape, value, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("x,kw,match", [
-    (torch.rand(2, N_IN + 1), {}, "n_in"),
-    (torch.full((2, N_IN), float("nan")), {}, "NaN"),
-    (torch.full((2, N_IN), 1.5), {}, r"\[0, 1\]"),
-    (torch.rand(2, N_IN), {"n_draws": 0}, "n_draws"),
-    (torch.rand(2, N_IN), {"seed": 0, "generator": torch.Generator()}, "either generator or seed"),
-], ids=["wrong-n-in", "nan", "out-of-range", "n-draws", "seed-and-generator"])
+@pytest.mark.parametrize(
+    "x,kw,match",
+    [
+        (torch.rand(2, N_IN + 1), {}, "n_in"),
+        (torch.full((2, N_IN), float("nan")), {}, "NaN"),
+        (torch.full((2, N_IN), 1.5), {}, r"\[0, 1\]"),
+        (torch.rand(2, N_IN), {"n_draws": 0}, "n_draws"),
+        (torch.rand(2, N_IN), {"seed": 0, "generator": torch.Generator()}, "either generator or seed"),
+    ],
+    ids=["wrong-n-in", "nan", "out-of-range", "n-draws", "seed-and-generator"],
+)
 def test_bad_features_raise_clear_errors(x, kw, match):
-    _, twin = _small("local-error")
+    _, twin = _small("spiking-local")
     with pytest.raises(ValueError, match=match):
         twin(x, **kw)
 
 
 def test_latency_encoding_refuses_gradients():
-    cfg = _cfg("local-error", hidden=(5, 4), encoding="latency")
+    cfg = _cfg("spiking-local", hidden=(5, 4), encoding="latency")
     twin = build_twin(cfg, _state(cfg))
     assert twin(torch.rand(2, N_IN)).shape == (2, N_OUT)
     with pytest.raises(ValueError, match="not differentiable"):
@@ -300,27 +326,31 @@ def test_latency_encoding_refuses_gradients():
 
 
 def test_unknown_summation_lists_the_valid_ones():
-    cfg = _cfg("local-error", hidden=(5, 4))
+    cfg = _cfg("spiking-local", hidden=(5, 4))
     with pytest.raises(ValueError, match=r"unknown summation 'fast'; valid: \['matmul', 'sequential'\]"):
         build_twin(cfg, _state(cfg), summation="fast")
 
 
 def test_brian2_driver_rejects_bad_spikes_before_building():
-    cfg = _cfg("local-error")
+    cfg = _cfg("spiking-local")
     with pytest.raises(ValueError, match="steps_present=30"):
         brian2_run_from_spikes(cfg, _state(cfg), np.zeros((2, P + 1, N_IN)))
     with pytest.raises(ValueError, match="multiple of n_copies"):
         brian2_run_from_spikes(cfg, _state(cfg), np.zeros((3, P, N_IN)), n_copies=2)
 
 
-@pytest.mark.parametrize("edit,match", [
-    (lambda s: s.pop("W_h1_h2"), r"missing \['W_h1_h2'\]"),
-    (lambda s: s.update(W_extra=np.zeros(2)), r"unexpected \['W_extra'\]"),
-    (lambda s: s.update(W_in_h1=np.zeros((5, 6))), r"shape \(5, 6\), expected \(6, 5\)"),
-    (lambda s: s["W_h2_out"].__setitem__((0, 0), np.nan), "NaN"),
-    (lambda s: s.update(W_in_h1=s["W_in_h1"] * b2.Hz), "dimension"),
-    (lambda s: s.update(theta_h1=s["theta_h1"] * b2.second), "dimension"),
-], ids=["missing", "unexpected", "transposed", "nan", "weight-in-hz", "theta-in-seconds"])
+@pytest.mark.parametrize(
+    "edit,match",
+    [
+        (lambda s: s.pop("W_h1_h2"), r"missing \['W_h1_h2'\]"),
+        (lambda s: s.update(W_extra=np.zeros(2)), r"unexpected \['W_extra'\]"),
+        (lambda s: s.update(W_in_h1=np.zeros((5, 6))), r"shape \(5, 6\), expected \(6, 5\)"),
+        (lambda s: s["W_h2_out"].__setitem__((0, 0), np.nan), "NaN"),
+        (lambda s: s.update(W_in_h1=s["W_in_h1"] * b2.Hz), "dimension"),
+        (lambda s: s.update(theta_h1=s["theta_h1"] * b2.second), "dimension"),
+    ],
+    ids=["missing", "unexpected", "transposed", "nan", "weight-in-hz", "theta-in-seconds"],
+)
 def test_bad_states_raise_clear_errors(edit, match):
     cfg = _cfg("stdp-association", hidden=(5, 4))
     state = _state(cfg)
@@ -330,7 +360,7 @@ def test_bad_states_raise_clear_errors(edit, match):
 
 
 def test_readout_with_units_raises():
-    cfg = _cfg("local-error", hidden=(5, 4))
+    cfg = _cfg("spiking-local", hidden=(5, 4))
     state = _state(cfg)
     state["M_h1"] = state["M_h1"] * b2.mV
     with pytest.raises(ValueError, match="dimensionless"):
@@ -355,7 +385,7 @@ def test_state_twin_state_round_trip_is_exact(rule):
 
 
 def test_twin_does_not_alias_the_callers_state():
-    cfg = _cfg("local-error", hidden=(5, 4))
+    cfg = _cfg("spiking-local", hidden=(5, 4))
     state = _state(cfg)
     twin = build_twin(cfg, state)
     before = state["W_in_h1"].copy()
@@ -389,13 +419,14 @@ def test_state_mlp_state_round_trip_is_exact(rule):
 
 
 def test_rate_mlp_computes_the_relu_chain_of_the_weights():
-    cfg = _cfg("local-error", hidden=(5, 4))
+    cfg = _cfg("spiking-local", hidden=(5, 4))
     state = _state(cfg)
     x = np.random.default_rng(0).uniform(size=(7, N_IN))
     h = np.maximum(x @ state["W_in_h1"], 0.0)
     h = np.maximum(h @ state["W_h1_h2"], 0.0)
-    np.testing.assert_allclose(to_rate_mlp(cfg, state)(torch.as_tensor(x)).detach().numpy(), h @ state["W_h2_out"],
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        to_rate_mlp(cfg, state)(torch.as_tensor(x)).detach().numpy(), h @ state["W_h2_out"], rtol=1e-12, atol=1e-12
+    )
 
 
 def test_rate_mlp_back_to_state_rejects_biases_and_missing_thresholds():
@@ -420,8 +451,11 @@ def test_membrane_constants_give_the_exact_exponential_decay(teacher):
     np.testing.assert_allclose(A + (e * v + B), expected, rtol=1e-15, atol=1e-17)
 
 
-@pytest.mark.parametrize("t_ref,dt,steps", [(5.0, 1.0, 5), (2.5, 1.0, 2), (0.0, 0.5, 0), (1.0, 0.1, 10), (0.3, 0.1, 3)],
-                         ids=["5ms-1ms", "2.5ms-1ms", "none", "1ms-0.1ms", "0.3ms-0.1ms"])
+@pytest.mark.parametrize(
+    "t_ref,dt,steps",
+    [(5.0, 1.0, 5), (2.5, 1.0, 2), (0.0, 0.5, 0), (1.0, 0.1, 10), (0.3, 0.1, 3)],
+    ids=["5ms-1ms", "2.5ms-1ms", "none", "1ms-0.1ms", "0.3ms-0.1ms"],
+)
 def test_refractory_steps_follow_brian2_timestep(t_ref, dt, steps):
     assert refractory_steps(LIFParams(t_ref_ms=t_ref), dt) == steps
 

@@ -1,4 +1,5 @@
 """Rate-based runs: config validation, exact resume after interruption, the train_rate.py script."""
+
 import json
 import subprocess
 import sys
@@ -9,12 +10,13 @@ import torch
 
 from bridges.runs.rate import RateRunConfig, load_rate_model, save_rate_run, train_rate
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _cfg(**kw):
-    base = dict(rule="brsf", dataset="digits", hidden=(32, 32), epochs=3, batch_size=64, n_train=400, n_test=200,
-                align_batch=64)
+    base = dict(
+        rule="brsf", dataset="digits", hidden=(32, 32), epochs=3, batch_size=64, n_train=400, n_test=200, align_batch=64
+    )
     base.update(kw)
     return RateRunConfig(**base)
 
@@ -66,14 +68,18 @@ def test_saved_model_reloads_identically(tmp_path):
         assert torch.equal(a, b), n
 
 
-@pytest.mark.parametrize("kw,match", [
-    ({"rule": "backprop"}, "unknown learning rule 'backprop'; valid names: bp"),
-    ({"model": "vgg"}, "unknown model 'vgg'"),
-    ({"loss": "hinge"}, "unknown loss"),
-    ({"dtype": "float16"}, "unknown dtype"),
-    ({"epochs": 0}, "epochs must be >= 1"),
-    ({"rule_options": {"gamma": 1}}, "does not accept options"),
-], ids=["rule", "model", "loss", "dtype", "epochs", "option"])
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        ({"rule": "backprop"}, "unknown learning rule 'backprop'; valid names: bp"),
+        ({"model": "vgg"}, "unknown model 'vgg'"),
+        ({"loss": "hinge"}, "unknown loss"),
+        ({"dtype": "float16"}, "unknown dtype"),
+        ({"epochs": 0}, "epochs must be >= 1"),
+        ({"rule_options": {"gamma": 1}}, "does not accept options"),
+    ],
+    ids=["rule", "model", "loss", "dtype", "epochs", "option"],
+)
 def test_bad_configs_raise_clear_errors(kw, match):
     with pytest.raises(ValueError, match=match):
         _cfg(**kw)
@@ -86,9 +92,25 @@ def test_from_dict_rejects_unknown_keys():
 
 def test_train_rate_script_end_to_end(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, str(REPO / "scripts" / "train_rate.py"), "--rule", "usf", "--model", "lenet",
-           "--dataset", "digits", "--epochs", "2", "--n-train", "300", "--n-test", "100", "--out", str(out),
-           "--quiet"]
+    cmd = [
+        sys.executable,
+        str(REPO / "scripts" / "train_rate.py"),
+        "--rule",
+        "usf",
+        "--model",
+        "lenet",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "2",
+        "--n-train",
+        "300",
+        "--n-test",
+        "100",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads((out / "metrics.json").read_text())
@@ -98,6 +120,7 @@ def test_train_rate_script_end_to_end(tmp_path):
     assert (out / "model.pt").exists() and (out / "checkpoint.pt").exists()
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert again.returncode == 2 and "--resume" in again.stderr
-    bad = subprocess.run(cmd[:2] + ["--rule", "nope", "--out", str(tmp_path / "x")], capture_output=True,
-                         text=True, timeout=300)
+    bad = subprocess.run(
+        cmd[:2] + ["--rule", "nope", "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=300
+    )
     assert bad.returncode == 2 and "valid names: bp, fa, dfa" in bad.stderr

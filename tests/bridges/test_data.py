@@ -1,4 +1,5 @@
 """Tests for bridges.data: IDX reading/writing, search order, checksums, embedded sets, splits."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,7 +16,7 @@ from bridges import data as D
 from bridges.data import catalog, locate
 from ratebased.registry import Registry
 
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+MNIST_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 # Per-class counts of the official MNIST files (LeCun et al. 1998).
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -61,8 +62,14 @@ def idx_bytes(array: np.ndarray) -> bytes:
 @pytest.mark.parametrize("compressed", [True, False], ids=["gz", "raw"])
 @pytest.mark.parametrize(
     "dtype,shape",
-    [(np.uint8, (5, 3, 4)), (np.int8, (7,)), (np.int16, (2, 3)), (np.int32, (4, 1)),
-     (np.float32, (3, 2, 2)), (np.float64, (6,))],
+    [
+        (np.uint8, (5, 3, 4)),
+        (np.int8, (7,)),
+        (np.int16, (2, 3)),
+        (np.int32, (4, 1)),
+        (np.float32, (3, 2, 2)),
+        (np.float64, (6,)),
+    ],
     ids=["uint8-3d", "int8-1d", "int16-2d", "int32-2d", "float32-3d", "float64-1d"],
 )
 def test_idx_round_trip(tmp_path, dtype, shape, compressed):
@@ -126,10 +133,12 @@ def test_corrupt_idx_raises_value_error_naming_file(tmp_path, case, compressed):
 
 @pytest.mark.parametrize(
     "mangle,pattern",
-    [(lambda b: b[: len(b) // 2], r"truncated gzip stream"),
-     (lambda b: b[:-4], r"truncated gzip stream"),  # only the size trailer missing
-     (lambda b: b[:10] + bytes(len(b) - 10), r"corrupt gzip stream"),
-     (lambda b: b + b"junk", r"garbage after the gzip stream")],
+    [
+        (lambda b: b[: len(b) // 2], r"truncated gzip stream"),
+        (lambda b: b[:-4], r"truncated gzip stream"),  # only the size trailer missing
+        (lambda b: b[:10] + bytes(len(b) - 10), r"corrupt gzip stream"),
+        (lambda b: b + b"junk", r"garbage after the gzip stream"),
+    ],
     ids=["half", "no-trailer", "zeroed-body", "trailing-junk"],
 )
 def test_broken_gzip_raises_value_error_naming_file(tmp_path, mangle, pattern):
@@ -233,10 +242,12 @@ def test_label_count_mismatch_names_both_files(tmp_path):
 
 @pytest.mark.parametrize(
     "stem,array,pattern",
-    [("train-images-idx3-ubyte", np.zeros((12, 27, 28), np.uint8), r"shape \(N, 28, 28\)"),
-     ("train-images-idx3-ubyte", np.zeros((12, 28, 28), np.float32), r"expected uint8 images"),
-     ("train-labels-idx1-ubyte", np.full(12, 10, np.uint8), r"labels span \[10, 10\], outside 0\.\.9"),
-     ("train-labels-idx1-ubyte", np.zeros((12, 1), np.uint8), r"1-D integer label file")],
+    [
+        ("train-images-idx3-ubyte", np.zeros((12, 27, 28), np.uint8), r"shape \(N, 28, 28\)"),
+        ("train-images-idx3-ubyte", np.zeros((12, 28, 28), np.float32), r"expected uint8 images"),
+        ("train-labels-idx1-ubyte", np.full(12, 10, np.uint8), r"labels span \[10, 10\], outside 0\.\.9"),
+        ("train-labels-idx1-ubyte", np.zeros((12, 1), np.uint8), r"1-D integer label file"),
+    ],
     ids=["image-27x28", "float-images", "label-10", "2d-labels"],
 )
 def test_wrong_content_raises_value_error_naming_file(tmp_path, stem, array, pattern):
@@ -325,9 +336,7 @@ def test_download_from_file_mirror_with_checks(tmp_path):
     bad_mirror = (tmp_path / "nothing-here").as_uri() + "/"
     out = D.download("mnist", dest, mirrors=(bad_mirror, mirror.as_uri() + "/"), checksums=table)
     assert out == dest
-    assert sorted(p.name for p in dest.iterdir()) == sorted(
-        ["t10k-labels-idx1-ubyte", *(f"{s}.gz" for s in STEMS[:3])]
-    )
+    assert sorted(p.name for p in dest.iterdir()) == sorted(["t10k-labels-idx1-ubyte", *(f"{s}.gz" for s in STEMS[:3])])
     for stem in STEMS[:3]:
         assert (dest / f"{stem}.gz").read_bytes() == (mirror / f"{stem}.gz").read_bytes()
 
@@ -345,7 +354,9 @@ def test_download_rejects_checksum_mismatch_and_writes_nothing(tmp_path):
 def test_load_dataset_download_true_fetches_into_root(tmp_path, monkeypatch):
     mirror = tmp_path / "mirror"
     fake_idx_set(mirror, gz=(True,) * 4, n_train=9)
-    spec = dataclasses.replace(D.DATASET_SPECS.get("kmnist"), mirrors=(mirror.as_uri() + "/",), checksums=_table_for(mirror))
+    spec = dataclasses.replace(
+        D.DATASET_SPECS.get("kmnist"), mirrors=(mirror.as_uri() + "/",), checksums=_table_for(mirror)
+    )
     _use_spec(monkeypatch, spec)
     root = tmp_path / "root"
     with pytest.raises(FileNotFoundError):
@@ -505,9 +516,14 @@ def test_subset_relabels_in_given_order(iris):
 
 @pytest.mark.parametrize(
     "classes,pattern",
-    [((1, 1), r"same class twice"), ((1,), r"at least two"), ((0, 3), r"label 3 out of range.*0\.\.2"),
-     (("versicolor", "rose"), r"unknown class name 'rose'.*setosa, versicolor, virginica"),
-     ("versicolor", r"must be a sequence"), ((1.0, 2.0), r"neither a label")],
+    [
+        ((1, 1), r"same class twice"),
+        ((1,), r"at least two"),
+        ((0, 3), r"label 3 out of range.*0\.\.2"),
+        (("versicolor", "rose"), r"unknown class name 'rose'.*setosa, versicolor, virginica"),
+        ("versicolor", r"must be a sequence"),
+        ((1.0, 2.0), r"neither a label"),
+    ],
     ids=["duplicate", "single", "out-of-range", "unknown-name", "bare-string", "floats"],
 )
 def test_subset_rejects_bad_classes(iris, classes, pattern):
@@ -539,10 +555,12 @@ def test_train_val_split_unstratified_size():
 
 @pytest.mark.parametrize(
     "x,y,frac,pattern",
-    [(np.zeros(4), np.zeros(4, int), 0.0, r"strictly between 0 and 1"),
-     (np.zeros(4), np.zeros(4, int), 1.0, r"strictly between 0 and 1"),
-     (np.zeros(4), np.zeros(4, int), 0.1, r"both parts"),
-     (np.zeros(4), np.zeros(3, int), 0.5, r"x of shape \(N, \.\.\.\)")],
+    [
+        (np.zeros(4), np.zeros(4, int), 0.0, r"strictly between 0 and 1"),
+        (np.zeros(4), np.zeros(4, int), 1.0, r"strictly between 0 and 1"),
+        (np.zeros(4), np.zeros(4, int), 0.1, r"both parts"),
+        (np.zeros(4), np.zeros(3, int), 0.5, r"x of shape \(N, \.\.\.\)"),
+    ],
     ids=["zero", "one", "empty-val", "length-mismatch"],
 )
 def test_train_val_split_rejects_bad_input(x, y, frac, pattern):

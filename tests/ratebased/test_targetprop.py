@@ -1,4 +1,5 @@
 """Tests for ratebased.targetprop: difference target propagation (DTP) and GAIT-prop."""
+
 from __future__ import annotations
 
 import json
@@ -21,13 +22,7 @@ from ratebased.targetprop import (
 D64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small matrices: one thread is fastest, and avoids spinning threads on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small matrices: one thread is fastest
 
 
 def bp_grads(model, x, y, loss_fn) -> dict:
@@ -103,7 +98,7 @@ def naive_gait(net, x, y, loss_fn, gamma):
         grads[f"layers.{i}.weight"] = err.t().mm(post[i]) / n
         if i == 0:
             break
-        u = post[i + 1] - gamma * fp ** 2 * (post[i + 1] - t)
+        u = post[i + 1] - gamma * fp**2 * (post[i + 1] - t)
         crossings += int((torch.sign(u) != torch.sign(post[i + 1])).sum())
         layer = net.layers[i]
         t = torch.linalg.solve(layer.weight, (act.inverse(u) - layer.bias).t()).t()
@@ -153,12 +148,16 @@ def test_gait_float64_precision_on_float32_model():
         assert rel_err(d[name], g) < 1e-6, name
 
 
-@pytest.mark.parametrize("act_name,a,d,scale,expected", [
-    ("leaky_relu", [2.0, -1.0], [1.0, -3.0], 1e-3, [1.0, -0.3]),        # same piece: f'(a) d
-    ("leaky_relu", [0.05], [1.0], 0.1, [(0.05 + 0.5) / 0.1]),              # crosses 0 downwards
-    ("leaky_relu", [-0.05], [-10.0], 0.1, [(-0.05 - 0.005) / 0.1]),        # crosses 0 upwards
-    ("identity", [0.3, -0.2], [2.0, 1.0], 1e-30, [2.0, 1.0]),              # tiny scale: no underflow
-], ids=["linear-piece", "cross-down", "cross-up", "tiny-scale"])
+@pytest.mark.parametrize(
+    "act_name,a,d,scale,expected",
+    [
+        ("leaky_relu", [2.0, -1.0], [1.0, -3.0], 1e-3, [1.0, -0.3]),  # same piece: f'(a) d
+        ("leaky_relu", [0.05], [1.0], 0.1, [(0.05 + 0.5) / 0.1]),  # crosses 0 downwards
+        ("leaky_relu", [-0.05], [-10.0], 0.1, [(-0.05 - 0.005) / 0.1]),  # crosses 0 upwards
+        ("identity", [0.3, -0.2], [2.0, 1.0], 1e-30, [2.0, 1.0]),  # tiny scale: no underflow
+    ],
+    ids=["linear-piece", "cross-down", "cross-up", "tiny-scale"],
+)
 def test_scaled_inverse_difference_values(act_name, a, d, scale, expected):
     act = rb.ACTIVATIONS.get(act_name)
     a, d = torch.tensor(a, dtype=D64), torch.tensor(d, dtype=D64)
@@ -172,7 +171,7 @@ def test_orthogonality_gradient_matches_autograd(shape):
     (auto,) = torch.autograd.grad(orthogonality_penalty(w), w)
     assert torch.allclose(orthogonality_grad(w.detach()), auto, rtol=1e-12, atol=1e-12)
     rows, cols = shape
-    q = torch.linalg.qr(torch.randn(cols, rows, dtype=D64))[0].t()   # orthonormal rows
+    q = torch.linalg.qr(torch.randn(cols, rows, dtype=D64))[0].t()  # orthonormal rows
     assert float(orthogonality_penalty(q)) < 1e-24
     assert float(orthogonality_grad(q).abs().max()) < 1e-12
 
@@ -193,25 +192,40 @@ def test_gait_prepare_orthogonal_init_and_caller_untouched():
     assert not torch.equal(other.layers[1].weight, net.layers[1].weight)
 
 
-@pytest.mark.parametrize("model,match", [
-    (lambda: rb.MLP(6, (8, 8), 3, activation="relu"), "not invertible"),
-    (lambda: rb.MLP(6, (8, 4), 3, activation="leaky_relu"), "square"),
-    (lambda: rb.MLP(6, (8, 8), 3, activation="leaky_relu", skip=True), "skip"),
-    (lambda: rb.MLP(6, (4, 4), 5, activation="leaky_relu"), "out_features <= hidden width"),
-    (lambda: rb.LeNet(1, 10, 8), "needs a ratebased.MLP"),
-], ids=["relu", "non-square", "skip", "readout-too-wide", "lenet"])
+@pytest.mark.parametrize(
+    "model,match",
+    [
+        (lambda: rb.MLP(6, (8, 8), 3, activation="relu"), "not invertible"),
+        (lambda: rb.MLP(6, (8, 4), 3, activation="leaky_relu"), "square"),
+        (lambda: rb.MLP(6, (8, 8), 3, activation="leaky_relu", skip=True), "skip"),
+        (lambda: rb.MLP(6, (4, 4), 5, activation="leaky_relu"), "out_features <= hidden width"),
+        (lambda: rb.LeNet(1, 10, 8), "needs a ratebased.MLP"),
+    ],
+    ids=["relu", "non-square", "skip", "readout-too-wide", "lenet"],
+)
 def test_gait_rejects_bad_models(model, match):
     with pytest.raises(ValueError, match=match):
         rb.GaitProp().prepare(model())
     with pytest.raises(ValueError, match=match):  # also when gradients() gets an unprepared model
-        rb.GaitProp().gradients(model(), torch.zeros(2, 1, 8, 8) if isinstance(model(), rb.LeNet) else
-                                torch.zeros(2, 6), torch.zeros(2, dtype=torch.long), rb.LOSSES.get("ce"))
+        rb.GaitProp().gradients(
+            model(),
+            torch.zeros(2, 1, 8, 8) if isinstance(model(), rb.LeNet) else torch.zeros(2, 6),
+            torch.zeros(2, dtype=torch.long),
+            rb.LOSSES.get("ce"),
+        )
 
 
-@pytest.mark.parametrize("options,match", [
-    ({"gamma": 0.0}, "gamma"), ({"gamma": 1.5}, "gamma"), ({"orthogonality": -1.0}, "orthogonality"),
-    ({"precision": "half"}, "precision"), ({"bogus": 1}, "does not accept"),
-], ids=["gamma0", "gamma-big", "negative-lambda", "bad-precision", "unknown-option"])
+@pytest.mark.parametrize(
+    "options,match",
+    [
+        ({"gamma": 0.0}, "gamma"),
+        ({"gamma": 1.5}, "gamma"),
+        ({"orthogonality": -1.0}, "orthogonality"),
+        ({"precision": "half"}, "precision"),
+        ({"bogus": 1}, "does not accept"),
+    ],
+    ids=["gamma0", "gamma-big", "negative-lambda", "bad-precision", "unknown-option"],
+)
 def test_gait_rejects_bad_hyperparameters(options, match):
     with pytest.raises(ValueError, match=match):
         rb.get_rule("gait", **options)
@@ -227,12 +241,12 @@ def test_dtp_zero_output_error_gives_zero_forward_updates(skip):
     rule = rb.DifferenceTargetProp()
     net = rule.prepare(rb.MLP(6, (8, 8, 8), 3, activation="tanh", skip=skip), seed=0).double()
     x, _ = data(10, 6, 3)
-    _, d = rule.gradients(net, x, net(x).detach(), squared_error)   # output == target: ĥ_L = h_L
+    _, d = rule.gradients(net, x, net(x).detach(), squared_error)  # output == target: ĥ_L = h_L
     forward = {k: v for k, v in d.items() if k.startswith("layers.")}
     assert len(forward) == 8
-    for name, v in forward.items():   # zero up to BLAS round-off (g(ĥ) - g(h) with ĥ == h)
+    for name, v in forward.items():  # zero up to BLAS round-off (g(ĥ) - g(h) with ĥ == h)
         assert float(v.abs().max()) < 1e-14, name
-    assert float(d[f"{INVERSES}.1.weight"].abs().max()) > 0   # the inverses keep learning
+    assert float(d[f"{INVERSES}.1.weight"].abs().max()) > 0  # the inverses keep learning
 
 
 def exact_inverse(layer, act):
@@ -253,7 +267,7 @@ def test_dtp_exact_inverse_gives_inverse_of_target():
     assert torch.equal(targets[-1], top)
     for k in range(3):
         assert torch.allclose(targets[k], inverses[k](targets[k + 1]), rtol=0, atol=1e-12), k
-        assert float((targets[k] - hidden[k]).abs().max()) > 1e-3   # the targets did move
+        assert float((targets[k] - hidden[k]).abs().max()) > 1e-3  # the targets did move
 
 
 def reference_dtp(net, x, y, loss_fn, top_lr, noise, phi):
@@ -292,8 +306,7 @@ def reference_dtp(net, x, y, loss_fn, top_lr, noise, phi):
 @pytest.mark.parametrize("loss", ["ce", "mse"])
 def test_dtp_closed_form_matches_autograd_of_layer_losses(skip, loss):
     loss_fn = rb.LOSSES.get(loss)
-    net = rb.DifferenceTargetProp().prepare(rb.MLP(6, (7, 7, 7, 7), 3, activation="tanh", skip=skip),
-                                            seed=0).double()
+    net = rb.DifferenceTargetProp().prepare(rb.MLP(6, (7, 7, 7, 7), 3, activation="tanh", skip=skip), seed=0).double()
     x, y = data(12, 6, 3)
     gen = torch.Generator().manual_seed(9)
     noise = [0.3 * torch.randn(12, 7, generator=gen, dtype=D64) for _ in range(3)]
@@ -330,8 +343,8 @@ def test_dtp_alignment_top_layers_exact(skip):
     net = rule.prepare(rb.MLP(6, (8, 8, 8), 3, activation="tanh", skip=skip), seed=0).double()
     x, y = data(32, 6, 3)
     angles = rb.gradient_alignment(net, rule, x, y, rb.LOSSES.get("ce"))
-    assert sorted(angles) == ["layers.0", "layers.1", "layers.2", "layers.3"]   # no inverse layers
-    assert angles["layers.3"] < 1e-5 and angles["layers.2"] < 1e-5   # readout and top hidden: BP
+    assert sorted(angles) == ["layers.0", "layers.1", "layers.2", "layers.3"]  # no inverse layers
+    assert angles["layers.3"] < 1e-5 and angles["layers.2"] < 1e-5  # readout and top hidden: BP
     assert angles["layers.0"] > 1.0
 
 
@@ -348,19 +361,26 @@ def test_dtp_prepare_adds_seeded_inverses_and_keeps_caller():
     assert torch.equal(getattr(same, INVERSES)["1"].weight, inv["1"].weight)
     assert not torch.equal(getattr(other, INVERSES)["1"].weight, inv["1"].weight)
     fresh = rb.DifferenceTargetProp().prepare(rb.MLP(6, (8, 5, 4), 3, activation="tanh"), seed=0)
-    fresh.load_state_dict(net.state_dict())   # the saved state dict reloads into a prepared model
+    fresh.load_state_dict(net.state_dict())  # the saved state dict reloads into a prepared model
     assert torch.equal(getattr(fresh, INVERSES)["2"].bias, inv["2"].bias)
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: rb.DifferenceTargetProp().prepare(rb.LeNet(1, 10, 8)), "needs a ratebased.MLP"),
-    (lambda: rb.DifferenceTargetProp().gradients(rb.MLP(4, (5, 5), 2), torch.zeros(3, 4),
-                                                 torch.zeros(3, dtype=torch.long), rb.LOSSES.get("ce")),
-     "prepare"),
-    (lambda: rb.get_rule("dtp", top_lr=0.0), "top_lr"),
-    (lambda: rb.get_rule("dtp", noise=-0.1), "noise"),
-    (lambda: rb.get_rule("dtp", inverse_activation="swish"), "unknown activation"),
-], ids=["lenet", "unprepared", "top-lr", "noise", "inverse-activation"])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: rb.DifferenceTargetProp().prepare(rb.LeNet(1, 10, 8)), "needs a ratebased.MLP"),
+        (
+            lambda: rb.DifferenceTargetProp().gradients(
+                rb.MLP(4, (5, 5), 2), torch.zeros(3, 4), torch.zeros(3, dtype=torch.long), rb.LOSSES.get("ce")
+            ),
+            "prepare",
+        ),
+        (lambda: rb.get_rule("dtp", top_lr=0.0), "top_lr"),
+        (lambda: rb.get_rule("dtp", noise=-0.1), "noise"),
+        (lambda: rb.get_rule("dtp", inverse_activation="swish"), "unknown activation"),
+    ],
+    ids=["lenet", "unprepared", "top-lr", "noise", "inverse-activation"],
+)
 def test_dtp_rejects_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
@@ -375,9 +395,15 @@ def test_registry_and_config(name, options):
     assert rb.get_rule(cfg.pop("rule"), **cfg) == rule
 
 
-@pytest.mark.parametrize("rule_name,skip,lr,epochs,batch", [
-    ("dtp", False, 1e-2, 4, 64), ("dtp", True, 1e-2, 4, 64), ("gait", False, 3e-3, 6, 32),
-], ids=["dtp", "dtp-skip", "gait"])
+@pytest.mark.parametrize(
+    "rule_name,skip,lr,epochs,batch",
+    [
+        ("dtp", False, 1e-2, 4, 64),
+        ("dtp", True, 1e-2, 4, 64),
+        ("gait", False, 3e-3, 6, 32),
+    ],
+    ids=["dtp", "dtp-skip", "gait"],
+)
 def test_rules_learn_digits(rule_name, skip, lr, epochs, batch):
     # A smoke test of learning: 8x8 digits, a few epochs of the shared training loop.
     torch.manual_seed(0)
@@ -388,8 +414,10 @@ def test_rules_learn_digits(rule_name, skip, lr, epochs, batch):
     net = rule.prepare(rb.MLP(64, (32, 32, 32), 10, activation=act, skip=skip), seed=0)
     cfg = rb.TrainConfig(epochs=epochs, batch_size=batch, lr=lr, schedule="constant")
     opt = rb.make_optimizer(net, cfg)
-    losses = [rb.train_epoch(net, rule, x, y, opt, rb.LOSSES.get("ce"), batch_size=batch, seed=0, epoch=e)
-              for e in range(cfg.epochs)]
+    losses = [
+        rb.train_epoch(net, rule, x, y, opt, rb.LOSSES.get("ce"), batch_size=batch, seed=0, epoch=e)
+        for e in range(cfg.epochs)
+    ]
     acc = rb.evaluate(net, torch.as_tensor(ds.x_test), torch.as_tensor(ds.y_test))
     assert losses[-1] < 0.5 * losses[0]
     assert acc > 0.85
