@@ -72,6 +72,22 @@ def _uniform_like_init(shape, fan_in: int, generator: torch.Generator) -> Tensor
     return (torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1).mul_(bound)
 
 
+#: The configuration attributes of an ``nn.Conv2d`` that a layer sharing its weight copies.
+CONV2D_ATTRIBUTES = (
+    "in_channels",
+    "out_channels",
+    "kernel_size",
+    "stride",
+    "padding",
+    "dilation",
+    "transposed",
+    "output_padding",
+    "groups",
+    "padding_mode",
+    "_reversed_padding_repeated_twice",
+)
+
+
 @dataclass(frozen=True)
 class FeedbackSpec:
     """How a layer's feedback matrix is made. Subclasses override the two methods.
@@ -444,19 +460,7 @@ class FeedbackConv2d(_FeedbackMixin, nn.Conv2d):
     def from_conv(cls, layer: nn.Conv2d, spec: FeedbackSpec, generator: torch.Generator):
         new = cls.__new__(cls)
         nn.Module.__init__(new)
-        for attr in (
-            "in_channels",
-            "out_channels",
-            "kernel_size",
-            "stride",
-            "padding",
-            "dilation",
-            "transposed",
-            "output_padding",
-            "groups",
-            "padding_mode",
-            "_reversed_padding_repeated_twice",
-        ):
+        for attr in CONV2D_ATTRIBUTES:
             setattr(new, attr, getattr(layer, attr))
         new._int_padding = _conv_int_padding(layer)
         new.weight = layer.weight

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from .feedback import (
+    CONV2D_ATTRIBUTES,
     BatchRandomSignSymmetry,
     DirectFeedbackConv2d,
     DirectFeedbackLinear,
@@ -91,19 +92,7 @@ def _plain(layer: nn.Module) -> nn.Module:
     else:
         new = nn.Conv2d.__new__(nn.Conv2d)
         nn.Module.__init__(new)
-        for attr in (
-            "in_channels",
-            "out_channels",
-            "kernel_size",
-            "stride",
-            "padding",
-            "dilation",
-            "transposed",
-            "output_padding",
-            "groups",
-            "padding_mode",
-            "_reversed_padding_repeated_twice",
-        ):
+        for attr in CONV2D_ATTRIBUTES:
             setattr(new, attr, getattr(layer, attr))
     new.weight = layer.weight
     new.bias = layer.bias

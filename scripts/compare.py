@@ -24,7 +24,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bridges.cli import float_list, int_list, key_values, name_list
+from bridges.cli import fail, float_list, int_list, key_values, name_list
 from bridges.compare import (
     DEFAULT_RULES,
     CompareConfig,
@@ -106,8 +106,7 @@ def main(argv=None) -> int:
         )
         tasks = build_tasks(cfg)
     except (ValueError, ImportError, argparse.ArgumentTypeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     out = Path(args.out or f"runs/compare-{cfg.dataset}")
     executor = args.executor or default_executor()
     n_train = sum(1 for t in tasks if t.fn is train_task)
@@ -132,8 +131,7 @@ def main(argv=None) -> int:
             session=worker_session,
         )
     except (ValueError, ImportError, RuntimeError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     finally:
         if bar is not None:
             bar.close()

@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from bridges.ann2snn import IFNetworkTwin, normalise, poisson_spikes
-from bridges.cli import int_list
+from bridges.cli import fail, int_list
 from bridges.io import atomic_write_bytes, atomic_write_json
 from bridges.provenance import seed_everything, versions
 from bridges.runs.rate import load_rate_data, load_rate_model
@@ -93,8 +93,7 @@ def main(argv=None) -> int:
         model, cfg, meta = load_rate_model(args.model, "cpu")
         ds = load_rate_data(cfg, data_root=args.data_root)
     except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     model = model.double().eval()
     x_tr = torch.as_tensor(ds.x_train, dtype=torch.float64).flatten(1)
     x_te = torch.as_tensor(ds.x_test, dtype=torch.float64).flatten(1)
@@ -106,8 +105,7 @@ def main(argv=None) -> int:
     try:
         conv = normalise(model, x_tr[norm_idx], method=args.normalisation, percentile=args.percentile)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     dev = resolve_device(args.device)
     twin = IFNetworkTwin(conv.weights, conv.biases).to(dev)
     mode = "current" if args.input == "current" else "spikes"

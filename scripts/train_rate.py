@@ -21,7 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 import ratebased as rb
-from bridges.cli import int_list, key_value
+from bridges.cli import fail, int_list, key_value
 from bridges.runs.rate import RateRunConfig, save_rate_run, train_rate
 
 
@@ -96,14 +96,10 @@ def main(argv=None) -> int:
             align_batch=args.align_batch,
         )
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     out = Path(args.out)
     if not args.resume and (out / "checkpoint.pt").exists():
-        print(
-            f"error: {out} already holds a run; pass --resume to continue it or choose another --out", file=sys.stderr
-        )
-        return 2
+        return fail(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     bar = None if args.quiet else tqdm(total=None, unit="sample", desc=f"{args.rule} epoch 1/{args.epochs}")
 
     def on_epoch(row):
@@ -123,8 +119,7 @@ def main(argv=None) -> int:
             on_epoch=on_epoch,
         )
     except (ValueError, FileNotFoundError, FloatingPointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     finally:
         if bar is not None:
             bar.close()

@@ -29,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 import spiking as spk
-from bridges.cli import class_list, int_list
+from bridges.cli import class_list, fail, int_list
 from bridges.data import DATASET_SPECS
 from bridges.io import atomic_write_json
 from bridges.provenance import versions
@@ -145,8 +145,7 @@ def main(argv=None) -> int:
     try:
         run = run_of(args)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     root = args.data_root if _is_idx(args.dataset) else None  # embedded sets take no root
     bar = tqdm(total=None, unit="sample", disable=args.quiet, desc=f"{args.rule} {args.dataset}")
 
@@ -177,8 +176,7 @@ def main(argv=None) -> int:
             keep_classifier=keep,
         )
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     finally:
         bar.close()
     ds, last = res.data.dataset, res.history[-1]

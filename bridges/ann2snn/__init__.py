@@ -25,13 +25,12 @@ Rueckauer et al. 2017, "Conversion of Continuous-Valued Deep Networks to Efficie
 Networks for Image Classification", Front. Neurosci. 11:682 (percentile statistic, biases, reset by
 subtraction).
 
-Example: see :mod:`bridges.ann2snn.twin` (examples live in the submodules: brian2 patches pytest's
-doctest collector in a way that fails on a package ``__init__``).
+Example: see :mod:`bridges.ann2snn.twin`.
 """
 
 from __future__ import annotations
 
-import warnings
+from bridges.deprecation import renamed_attributes
 
 from .normalise import NORMALISATIONS, ConvertedNet, mlp_layers, normalise, poisson_spikes
 from .twin import IFNetworkTwin
@@ -52,14 +51,5 @@ __all__ = [
     "from_snntorch",
 ]
 
-#: Deprecated name -> (current name, object); kept importable for one release.
-_DEPRECATED = {"IFTwin": ("IFNetworkTwin", IFNetworkTwin)}
-
-
-def __getattr__(name: str):
-    """Old names (``IFTwin``) still resolve, with a ``DeprecationWarning``."""
-    if name in _DEPRECATED:
-        new, obj = _DEPRECATED[name]
-        warnings.warn(f"{name} is deprecated; use {new}", DeprecationWarning, stacklevel=2)
-        return obj
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: Old names kept importable for one release (with a DeprecationWarning).
+__getattr__ = renamed_attributes(__name__, {"IFTwin": ("IFNetworkTwin", IFNetworkTwin)})

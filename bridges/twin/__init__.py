@@ -31,13 +31,12 @@ Modules
 
 ``SpikingTwin`` is the deprecated old name of :class:`SpikingNetworkTwin`.
 
-Example: see :mod:`bridges.twin.module` (examples live in the submodules: brian2 patches pytest's
-doctest collector in a way that fails on a package ``__init__``).
+Example: see :mod:`bridges.twin.module`.
 """
 
 from __future__ import annotations
 
-import warnings
+from bridges.deprecation import renamed_attributes
 
 from .dynamics import (
     SUMMATIONS,
@@ -87,14 +86,5 @@ __all__ = [
     "brian2_numpy_input_spikes",
 ]
 
-#: Deprecated name -> (current name, object); kept importable for one release.
-_DEPRECATED = {"SpikingTwin": ("SpikingNetworkTwin", SpikingNetworkTwin)}
-
-
-def __getattr__(name: str):
-    """Old names (``SpikingTwin``) still resolve, with a ``DeprecationWarning``."""
-    if name in _DEPRECATED:
-        new, obj = _DEPRECATED[name]
-        warnings.warn(f"{name} is deprecated; use {new}", DeprecationWarning, stacklevel=2)
-        return obj
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: Old names kept importable for one release (with a DeprecationWarning).
+__getattr__ = renamed_attributes(__name__, {"SpikingTwin": ("SpikingNetworkTwin", SpikingNetworkTwin)})

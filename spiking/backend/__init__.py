@@ -11,7 +11,7 @@ the on-disk caches (compiled projects, exact integration) and the precompiled he
 Nothing here imports the rest of :mod:`spiking` at import time (the engine imports the network
 builder when it builds), so the builder can use :data:`EXACT` without an import ring.
 
-Examples are in the modules (Brian2's doctest hook cannot collect a sub-package's ``__init__``).
+Examples are in the modules.
 """
 
 from .cache import EXACT, CachedExactIntegration, default_cache_dir, file_lock, integration_key

@@ -26,8 +26,7 @@ else changes: :class:`~spiking.config.NetworkConfig`, the network builder, the s
 the presets, the engines and the twin look the rule up. (A private rule must be imported in every
 process that makes its configs, e.g. the workers of a parallel sweep.)
 
-Examples are in :mod:`spiking.rules.spec` (Brian2's doctest hook cannot collect a
-sub-package's ``__init__``).
+Examples are in :mod:`spiking.rules.spec`.
 """
 
 from .spec import RULES, LayerKind, RuleSpec, available_rules, get_rule, register_rule
