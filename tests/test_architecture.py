@@ -1,7 +1,8 @@
 """The package boundaries, read from the import graph of the source (no module is imported).
 
 * ``ratebased`` and ``spiking`` never import each other; ``bridges`` may import both;
-* no library module imports ``scripts``;
+* no library module imports ``scripts``, and none but the front doors themselves imports
+  ``bridges.commands`` (the ``bioplausible`` command: argparse, files, output);
 * no import cycle between library modules (imports inside functions count; imports under
   ``typing.TYPE_CHECKING`` do not, they are never executed);
 * the registry mechanism is one file, present byte for byte in both leaf packages.
@@ -98,6 +99,17 @@ def test_package_boundaries(graph, package):
         if t.split(".")[0] in FORBIDDEN[package]
     )
     assert not bad, "boundary violations:\n" + "\n".join(bad)
+
+
+def test_only_front_doors_import_the_commands(graph):
+    bad = sorted(
+        f"{m} imports {t}"
+        for m, targets in graph.items()
+        if not m.startswith("bridges.commands")
+        for t in targets
+        if t.startswith("bridges.commands")
+    )
+    assert not bad, "library modules importing the front doors:\n" + "\n".join(bad)
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:

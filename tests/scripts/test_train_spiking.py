@@ -1,10 +1,8 @@
-"""scripts/train_spiking.py end to end on IRIS (numpy target, tiny network): outputs and resume."""
+"""`bioplausible train-spiking` end to end on IRIS (numpy target, tiny network): outputs and resume."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,14 +10,11 @@ import pytest
 import bridges.runs.spiking as spiking_run
 import spiking as spk
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_spiking.py"
-
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("train_spiking_under_test", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from bridges.commands import train_spiking
+
+    return train_spiking
 
 
 ARGS = [

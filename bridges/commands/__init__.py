@@ -1,0 +1,72 @@
+"""The ``bioplausible`` command: the front doors of the project, one module per subcommand.
+
+Front doors own argparse, files, progress bars and exit statuses; the library stays quiet. No
+library module imports this package (``tests/test_architecture.py`` checks it); ``scripts/*.py``
+are thin wrappers around these modules.
+
+==========================  =================================================================
+``bioplausible compare``    train every rule, attack every model, write a report
+``bioplausible train-rate``  one rate-based (torch) training run
+``bioplausible train-spiking``  one spiking (Brian2) training run
+``bioplausible convert``    ANN-to-SNN conversion of a trained rate model
+``bioplausible bench rate|spiking|executors``  benchmarks
+==========================  =================================================================
+
+Examples
+--------
+>>> sorted(SUBCOMMANDS)
+['bench', 'compare', 'convert', 'train-rate', 'train-spiking']
+>>> main(["no-such-command"])
+2
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+__all__ = ["SUBCOMMANDS", "BENCHMARKS", "main"]
+
+#: subcommand -> (module, one-line description)
+SUBCOMMANDS = {
+    "compare": ("bridges.commands.compare", "train every rule, attack every model, write a report"),
+    "train-rate": ("bridges.commands.train_rate", "one rate-based (torch) training run"),
+    "train-spiking": ("bridges.commands.train_spiking", "one spiking (Brian2) training run"),
+    "convert": ("bridges.commands.convert", "ANN-to-SNN conversion of a trained rate model"),
+    "bench": (None, "benchmarks: bench rate | bench spiking | bench executors"),
+}
+#: ``bioplausible bench <name>`` -> module
+BENCHMARKS = {
+    "rate": ("bridges.commands.bench_rate", "epoch time of every rate rule relative to BP"),
+    "spiking": ("bridges.commands.bench_spiking", "naive per-sample Brian2 loop vs the chunked standalone engine"),
+    "executors": ("bridges.commands.bench_executors", "sequential vs process-pool wall time of the comparison"),
+}
+
+
+def _usage(table: dict, prog: str) -> str:
+    width = max(len(k) for k in table)
+    rows = "\n".join(f"  {name:<{width}}  {desc}" for name, (_, desc) in table.items())
+    return (
+        f"usage: {prog} <command> [options]\n\ncommands:\n{rows}\n\n"
+        f"`{prog} <command> --help` lists each command's options."
+    )
+
+
+def _dispatch(table: dict, argv: list[str], prog: str) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage(table, prog))
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in table:
+        print(f"error: unknown command {name!r}; valid: {', '.join(table)} (see `{prog} --help`)", file=sys.stderr)
+        return 2
+    module, _ = table[name]
+    if module is None:  # a group: bench
+        return _dispatch(BENCHMARKS, rest, f"{prog} {name}")
+    mod = importlib.import_module(module)
+    return int(mod.main(rest, prog=f"{prog} {name}") or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``bioplausible`` command (``[project.scripts]``)."""
+    return _dispatch(SUBCOMMANDS, list(sys.argv[1:] if argv is None else argv), "bioplausible")

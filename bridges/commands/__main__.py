@@ -1,0 +1,7 @@
+"""``python -m bridges.commands`` = the ``bioplausible`` command."""
+
+import sys
+
+from bridges.commands import main
+
+sys.exit(main())

@@ -1,0 +1,216 @@
+#!/usr/bin/env python
+"""Convert a trained rate-based MLP to a spiking network and measure it in Brian2 and in snntorch.
+
+Example
+-------
+    python scripts/train_rate.py --rule bp --dataset mnist --data-root ../shared/data --out runs/mlp-bp
+    python scripts/convert.py --model runs/mlp-bp --steps 25,50,100,200 --data-root ../shared/data --out runs/mlp-bp-snn
+
+Writes DIR2/conversion.json (source accuracy; converted accuracy per step count in the snntorch twin,
+on the whole test set, and in Brian2, on the first --n-brian test images; their agreement; samples
+per second of each simulator) and DIR2/conversion.png (accuracy against steps).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from bridges.ann2snn import IFNetworkTwin, normalise, poisson_spikes
+from bridges.cli import fail, int_list
+from bridges.io import atomic_write_bytes, atomic_write_json
+from bridges.provenance import seed_everything, versions
+from bridges.runs.rate import load_rate_data, load_rate_model
+from ratebased.device import resolve_device
+
+
+def plot(result: dict, ax=None):
+    """Accuracy against simulation steps (twin and Brian2) with the source accuracy as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.5))
+    steps = result["steps"]
+    twin = [100 * result["twin_accuracy"][str(s)] for s in steps]
+    brian = [100 * result["brian2_accuracy"][str(s)] for s in steps]
+    src = 100 * result["source_accuracy"]
+    ax.plot(steps, twin, "o-", label=f"snntorch twin ({result['n_test']} test images)")
+    ax.plot(steps, brian, "s--", label=f"Brian2 (first {result['n_brian']} test images)")
+    ax.axhline(src, color="k", lw=1, label=f"source ANN ({result['rule']}, {result['n_test']} images)")
+    lo = min(twin + brian + [src])
+    ax.set_ylim(lo - 0.5, max(twin + brian + [src]) + 0.3)
+    ax.set_xscale("log")
+    ax.set_xticks(steps)
+    ax.set_xticklabels([str(s) for s in steps])
+    ax.minorticks_off()
+    ax.set_xlabel("simulation steps")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(
+        f"{result['rule']} MLP -> IF SNN ({result['normalisation']} norm., {result['input']} input)", fontsize=9
+    )
+    ax.legend(fontsize=7, loc="lower right")
+    return ax
+
+
+def main(argv=None, prog=None) -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[1])
+    p.add_argument("--model", required=True, help="a scripts/train_rate.py output directory (ReLU MLP)")
+    p.add_argument("--steps", type=lambda s: tuple(sorted(int_list(s))), default=(25, 50, 100, 200))
+    p.add_argument("--out", required=True)
+    p.add_argument("--normalisation", default="percentile", choices=["max", "percentile"])
+    p.add_argument("--percentile", type=float, default=99.9)
+    p.add_argument("--n-norm", type=int, default=10000, help="training samples used for normalisation")
+    p.add_argument(
+        "--input",
+        default="current",
+        choices=["current", "poisson"],
+        help="constant current into the first layer, or Poisson input spikes",
+    )
+    p.add_argument("--max-rate", type=float, default=1.0, help="Poisson firing probability per step at x=1")
+    p.add_argument("--n-brian", type=int, default=1000, help="test images simulated in Brian2")
+    p.add_argument("--target", default="cpp_standalone", help="Brian2 target: cpp_standalone, cython, numpy")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if not args.steps or min(args.steps) < 1:
+        p.error("--steps must be positive integers")
+    seed_everything(args.seed)
+    from spiking.ifnet import simulate_if  # Brian2 import only when needed
+
+    try:
+        model, cfg, meta = load_rate_model(args.model, "cpu")
+        ds = load_rate_data(cfg, data_root=args.data_root)
+    except (FileNotFoundError, ValueError) as exc:
+        return fail(exc)
+    model = model.double().eval()
+    x_tr = torch.as_tensor(ds.x_train, dtype=torch.float64).flatten(1)
+    x_te = torch.as_tensor(ds.x_test, dtype=torch.float64).flatten(1)
+    y_te = torch.as_tensor(ds.y_test)
+    with torch.no_grad():
+        source_acc = float((model(x_te).argmax(1) == y_te).double().mean())
+    g = torch.Generator().manual_seed(args.seed)
+    norm_idx = torch.randperm(len(x_tr), generator=g)[: args.n_norm]
+    try:
+        conv = normalise(model, x_tr[norm_idx], method=args.normalisation, percentile=args.percentile)
+    except ValueError as exc:
+        return fail(exc)
+    dev = resolve_device(args.device)
+    twin = IFNetworkTwin(conv.weights, conv.biases).to(dev)
+    mode = "current" if args.input == "current" else "spikes"
+    T = max(args.steps)
+
+    # --- snntorch twin on the whole test set -------------------------------------------------------
+    correct = {s: 0 for s in args.steps}
+    spike_gen = torch.Generator().manual_seed(args.seed + 1)
+    t0 = time.perf_counter()
+    for start in tqdm(range(0, len(x_te), args.batch_size), desc="snntorch twin", unit="batch"):
+        xb = x_te[start : start + args.batch_size]
+        inp = xb if mode == "current" else poisson_spikes(xb, T, max_rate=args.max_rate, generator=spike_gen)
+        counts = twin.output_counts_at(inp.to(dev), args.steps, mode)
+        for s in args.steps:
+            correct[s] += int((counts[s].argmax(1).cpu() == y_te[start : start + args.batch_size]).sum())
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    twin_s = time.perf_counter() - t0
+    twin_acc = {str(s): correct[s] / len(x_te) for s in args.steps}
+
+    # --- Brian2 and the twin on the same first n_brian images and the same inputs --------------------
+    nb = min(args.n_brian, len(x_te))
+    xb = x_te[:nb]
+    if mode == "current":
+        twin_in = xb
+        brian_in = twin.cpu().first_current(xb).detach().numpy()
+        twin.to(dev)
+    else:
+        twin_in = poisson_spikes(xb, T, max_rate=args.max_rate, generator=torch.Generator().manual_seed(args.seed + 2))
+        brian_in = twin_in.numpy().astype(bool)
+    print(f"Brian2 ({args.target}): {nb} images x {T} steps ...", file=sys.stderr)
+    res = simulate_if(conv.weights, conv.biases, brian_in, steps=T, mode=mode, target=args.target)
+    t1 = time.perf_counter()
+    twin_counts = {}
+    for start in range(0, nb, args.batch_size):
+        c = twin.output_counts_at(twin_in[start : start + args.batch_size].to(dev), args.steps, mode)
+        for s in args.steps:
+            twin_counts.setdefault(s, []).append(c[s].cpu())
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    twin_same_s = time.perf_counter() - t1
+    yb = y_te[:nb].numpy()
+    brian_acc, agree, count_equal = {}, {}, {}
+    for s in args.steps:
+        bc = res.output_counts_at(s)
+        tc = torch.cat(twin_counts[s]).numpy().astype(np.int64)
+        brian_acc[str(s)] = float((bc.argmax(1) == yb).mean())
+        agree[str(s)] = float((bc.argmax(1) == tc.argmax(1)).mean())
+        count_equal[str(s)] = float((bc == tc).all(1).mean())
+    result = {
+        "model_dir": str(args.model),
+        "rule": cfg.rule,
+        "dataset": cfg.dataset,
+        "source_accuracy": source_acc,
+        "steps": list(args.steps),
+        "normalisation": args.normalisation,
+        "percentile": args.percentile if args.normalisation == "percentile" else 100.0,
+        "scales": conv.scales,
+        "input": args.input,
+        "max_rate": args.max_rate,
+        "twin_accuracy": twin_acc,
+        "brian2_accuracy": brian_acc,
+        "n_brian": nb,
+        "n_test": len(x_te),
+        "brian2_twin_prediction_agreement": agree,
+        "brian2_twin_identical_output_counts": count_equal,
+        "loss_at_max_steps_points": 100 * (source_acc - twin_acc[str(T)]),
+        "speed": {
+            "twin_samples_per_s": nb / twin_same_s,
+            "brian2_samples_per_s": nb / res.wall_s,
+            "twin_device": str(dev),
+            "brian2_target": res.target,
+            "steps": T,
+            "brian2_wall_s_including_build": res.wall_s,
+            "twin_wall_s_same_images": twin_same_s,
+            "twin_wall_s_full_test": twin_s,
+        },
+        "seed": args.seed,
+        "versions": versions(),
+        "command": " ".join(["convert.py", *(argv if argv is not None else sys.argv[1:])]),
+    }
+    out = Path(args.out)
+    atomic_write_json(out / "conversion.json", result)
+    import io
+
+    import matplotlib.pyplot as plt
+
+    ax = plot(result)
+    buf = io.BytesIO()
+    ax.figure.tight_layout()
+    ax.figure.savefig(buf, format="png", dpi=120)
+    plt.close(ax.figure)
+    atomic_write_bytes(out / "conversion.png", buf.getvalue())
+    print(
+        json.dumps(
+            {
+                k: result[k]
+                for k in ("source_accuracy", "twin_accuracy", "brian2_accuracy", "brian2_twin_prediction_agreement")
+            },
+            indent=1,
+        )
+    )
+    print(json.dumps(result["speed"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
