@@ -1,9 +1,10 @@
 """What every command-line front door shares: argument types, option parsing and error handling.
 
-The scripts in ``scripts/`` own argparse, files and output; the library stays quiet. They share
-this module so that the same argument means the same thing everywhere (``--classes 4,9``,
-``--hidden 100,100``, ``KEY=VALUE`` options) and a mistake ends in one ``error: ...`` line with exit
-status 2, never a traceback.
+The front doors (``bridges.commands``, wrapped by ``scripts/``) own argparse, files and output; the
+library stays quiet. They share this module so that the same argument means the same thing
+everywhere (``--classes 4,9``, ``--hidden 100,100``, ``KEY=VALUE`` options), a mistake ends in one
+``error: ...`` line with exit status 2, never a traceback, and a Ctrl-C ends in one
+``interrupted: ...`` line saying how to resume, with exit status 130 (:func:`run_main`).
 
 Examples
 --------
@@ -22,21 +23,32 @@ argparse.ArgumentTypeError: expected comma-separated integers, e.g. 100,100; got
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import json
+import signal
 import sys
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 
 __all__ = [
+    "INTERRUPTED",
     "UsageError",
     "class_list",
     "fail",
     "float_list",
     "int_list",
+    "interrupted",
     "key_value",
     "key_values",
     "name_list",
+    "resume_hint",
     "run_main",
+    "sigint_kept",
 ]
+
+#: exit status of a command stopped by Ctrl-C (128 + SIGINT, as a shell reports it)
+INTERRUPTED = 130
 
 
 class UsageError(Exception):
@@ -96,13 +108,78 @@ def fail(message: object) -> int:
     return 2
 
 
+_resume_hint: str | None = None
+
+
+def resume_hint(text: str | None) -> None:
+    """Say what an interruption from now on keeps and how to resume, e.g. ``"finished work is kept
+    in runs/x; run the same command again to resume"`` (``None``: nothing is kept). A command sets
+    it once it knows its output folder; :func:`run_main` prints it after ``interrupted:``."""
+    global _resume_hint
+    _resume_hint = text
+
+
+def interrupted() -> int:
+    """Print the last line of an interrupted command to stderr (``interrupted: <resume hint>``);
+    returns :data:`INTERRUPTED`."""
+    hint = _resume_hint or "nothing was kept; run the same command again to start over"
+    sys.stdout.flush()  # what the command printed comes first, even in a shared log
+    print(f"interrupted: {hint}", file=sys.stderr, flush=True)
+    return INTERRUPTED
+
+
+@contextlib.contextmanager
+def sigint_kept() -> Iterator[None]:
+    """After the block, SIGINT is handled as before it, whatever the modules imported in the block
+    installed. Brian2 installs a handler at import that turns the first Ctrl-C during a runtime
+    simulation into an early end of that simulation (the run would carry on with a truncated
+    chunk), and that fails with ``TypeError`` when SIGINT was ignored (a background job).
+    Outside the main thread (where handlers cannot be set) it does nothing."""
+    main = threading.current_thread() is threading.main_thread()
+    before = signal.getsignal(signal.SIGINT) if main else None
+    try:
+        yield
+    finally:
+        if before is not None and signal.getsignal(signal.SIGINT) is not before:
+            signal.signal(signal.SIGINT, before)
+
+
 def run_main(
-    main: Callable[[list | None], int],
+    main: Callable[..., int | None],
     argv: list | None = None,
     errors: tuple[type[BaseException], ...] = (UsageError,),
+    **kwargs,
 ) -> int:
-    """Run a front door's ``main``: the listed errors become one ``error:`` line and exit status 2."""
+    """Run a front door's ``main(argv, **kwargs)`` and return its exit status.
+
+    The listed errors become one ``error:`` line and exit status 2. A Ctrl-C (``KeyboardInterrupt``,
+    raised once the work started was ended, e.g. by :func:`bridges.tasks.run_tasks`) becomes the
+    line of :func:`interrupted` and exit status 130; the command says beforehand what is kept and
+    how to resume with :func:`resume_hint`.
+
+    Examples
+    --------
+    >>> def main(argv):
+    ...     resume_hint("finished work is kept in runs/x; run the same command again to resume")
+    ...     raise KeyboardInterrupt
+    >>> import contextlib, io
+    >>> with contextlib.redirect_stderr(io.StringIO()) as err:
+    ...     status = run_main(main)
+    >>> status, err.getvalue()
+    (130, 'interrupted: finished work is kept in runs/x; run the same command again to resume\\n')
+    """
+    global _resume_hint
+    saved, _resume_hint = _resume_hint, None
     try:
-        return main(argv)
-    except errors as exc:
-        return fail(exc)
+        try:
+            return int(main(argv, **kwargs) or 0)
+        except errors as exc:
+            return fail(exc)
+        except KeyboardInterrupt:
+            pass  # leaving the block frees the interrupted frames and what they held
+        # objects of the interrupted work may say goodbye when collected (Brian2 warns about networks
+        # never run): now, so that the interrupt line stays the last one
+        gc.collect()
+        return interrupted()
+    finally:
+        _resume_hint = saved

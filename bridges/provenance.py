@@ -1,8 +1,9 @@
 """Reproducibility records: one seed for every random generator, and the versions behind a result.
 
-Every result the project writes records its seed, its configuration and :func:`versions`. Reading a
-version never imports the package (``importlib.metadata``): a pure-torch run does not import Brian2,
-whose import installs signal handlers.
+Every result the project writes records its seed, its configuration and :func:`versions`. Neither
+function imports Brian2: reading a version uses ``importlib.metadata``, and Brian2 is seeded only
+when the process has already imported it. A pure-torch run therefore never imports Brian2, whose
+import installs signal handlers.
 
 Examples
 --------
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import platform
 import random
+import sys
 
 import numpy as np
 
@@ -32,13 +34,19 @@ _DISTRIBUTIONS = {
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, numpy, torch and Brian2 (``brian2.seed``) from one integer.
+    """Seed Python, numpy, torch and (when already imported) Brian2 from one integer.
 
     Parameters
     ----------
     seed : int
-        Non-negative seed. Brian2 is seeded when it is installed; a run whose code never imports it
-        (pure torch) pays the import only here, where the seed needs it.
+        Non-negative seed.
+
+    Notes
+    -----
+    Brian2 is seeded (``brian2.seed``) only if ``brian2`` is in ``sys.modules``: importing it here
+    would install its signal handlers in pure-torch runs. Spiking code does not depend on this
+    global seed: every simulation seeds Brian2's generators itself (``spiking.chunk_seed``, per
+    chunk), so a Brian2 imported after this call gives the same results.
     """
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -48,11 +56,9 @@ def seed_everything(seed: int) -> None:
     import torch
 
     torch.manual_seed(seed)
-    try:
-        import brian2
-    except ImportError:  # pragma: no cover - brian2 is a hard dependency
-        return
-    brian2.seed(seed % 2**32)
+    brian2 = sys.modules.get("brian2")
+    if brian2 is not None:
+        brian2.seed(seed % 2**32)
 
 
 def versions() -> dict[str, str]:

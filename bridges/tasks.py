@@ -17,6 +17,14 @@ Executors (:data:`EXECUTORS`):
   cluster (``address``) or a local one started here. Ray is optional: ``pip install
   'bioplausible[cluster]'``. Every node must see ``results_dir`` (shared storage) and the code.
 
+Interrupts (Ctrl-C): ``run_tasks`` re-raises ``KeyboardInterrupt`` promptly under every executor,
+after ending the work it started. ``local`` workers run in process groups of their own, so the
+terminal's SIGINT reaches only this process, which cancels the queued tasks, sends SIGTERM to each
+worker's group (a running task unwinds: the atomic writers remove their temporary files) and
+SIGKILL to any still alive after :data:`TERMINATE_GRACE_S`. ``ray`` cancels the running tasks (a
+``KeyboardInterrupt`` in each, then a forced cancel) and shuts down a cluster started here. No
+task leaves a partial result file: a task's file is written in one atomic step after it finished.
+
 Examples
 --------
 >>> import tempfile
@@ -35,6 +43,7 @@ import json
 import logging
 import multiprocessing as mp
 import os
+import signal
 import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager as ContextManager
@@ -58,6 +67,7 @@ __all__ = [
     "load_results",
     "default_executor",
     "TASK_THREADS",
+    "TERMINATE_GRACE_S",
 ]
 
 EXECUTORS = ("sequential", "local", "ray")
@@ -279,6 +289,8 @@ def _run_task_in_worker(
 
 
 def _run_sequential(pending, done, results_dir, *, on_done, session=None, **_):
+    # a Ctrl-C raises KeyboardInterrupt here, in the running task: it unwinds (the atomic writers
+    # remove their temporary files) and the session context closes
     with session() if session is not None else contextlib.nullcontext():
         while pending:
             for t in _ready(pending, done, set()):
@@ -295,19 +307,123 @@ def _free_cores() -> int:
         return os.cpu_count() or 1
 
 
+#: seconds an interrupted ``local`` worker has to unwind after SIGTERM before it is killed (SIGKILL)
+TERMINATE_GRACE_S = 3.0
+
+
+class _Terminated(BaseException):
+    """Raised by SIGTERM in a ``local`` worker's running task, so that the task unwinds (its
+    ``finally`` blocks run, the atomic writers remove their temporary files) before the worker exits."""
+
+
+_TASK_RUNNING = False
+
+
+def _on_sigterm(signum, frame) -> None:
+    if _TASK_RUNNING:
+        raise _Terminated()
+    os._exit(128 + signum)  # idle: nothing to unwind
+
+
+def _start_local_worker(worker_init: Callable[[], None] | None) -> None:
+    """Initializer of a ``local`` worker process.
+
+    The worker leaves the terminal's foreground process group: a Ctrl-C reaches only the main
+    process, which ends the workers itself (:func:`_end_workers`). Left in the group, a worker
+    would get the SIGINT too: an idle one dies inside the pool's queue, a busy one reports a
+    ``KeyboardInterrupt`` as its task's result and starts the next queued task, and a library's
+    SIGINT handler (Brian2 ends a running simulation early) may turn it into a wrong result. In a
+    group of its own, the worker and what it starts (compilers, simulator binaries) are ended
+    together with one signal to the group.
+    """
+    try:
+        os.setpgid(0, 0)
+    except OSError:  # pragma: no cover - already a group or session leader
+        pass
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    if worker_init is not None:
+        worker_init()
+
+
+def _run_task_in_local_worker(task: Task, results_dir) -> dict:
+    global _TASK_RUNNING
+    _TASK_RUNNING = True
+    try:
+        return run_task(task, results_dir)
+    except _Terminated:
+        os._exit(128 + signal.SIGTERM)  # unwound: exit without reporting to the (ending) pool
+    finally:
+        _TASK_RUNNING = False
+
+
+def _signal_group(pid: int, sig: int, alone: bool = True) -> None:
+    """``sig`` to the process group led by worker ``pid`` (the worker and what it started); with
+    ``alone``, to ``pid`` itself if it leads no group (a worker still starting). Gone: skipped."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        if alone:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+    except PermissionError:  # pragma: no cover - not ours
+        pass
+
+
+def _remove_temporaries(results_dir) -> list[Path]:
+    """Remove the temporary files (``.<name>.<random>.tmp``, :mod:`bridges.io`) that killed
+    writers left under ``results_dir``; return them."""
+    left = [p for p in Path(results_dir).rglob(".*.tmp") if p.is_file()]
+    for p in left:
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+    return left
+
+
+def _end_workers(pool: cf.ProcessPoolExecutor, results_dir) -> None:
+    """End an interrupted pool now: cancel its queued tasks, SIGTERM each worker's process group,
+    SIGKILL what is left after :data:`TERMINATE_GRACE_S` (or at a second Ctrl-C), reap the
+    workers, and remove the temporary files of killed writers."""
+    # the pool's own processes (a private attribute, there since Python 3.2; 3.14 adds
+    # terminate_workers(), which signals the workers but not the processes they started)
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        _signal_group(p.pid, signal.SIGTERM, alone=p.exitcode is None)
+    deadline = time.monotonic() + TERMINATE_GRACE_S
+    killed = []
+    try:
+        for p in procs:
+            p.join(max(0.0, deadline - time.monotonic()))
+    finally:  # also after a second Ctrl-C
+        for p in procs:
+            if p.exitcode is None:
+                killed.append(p.pid)
+            # the worker if still running, and what is left of its group (a child ignoring SIGTERM)
+            _signal_group(p.pid, signal.SIGKILL, alone=p.exitcode is None)
+        for p in procs:
+            p.join(TERMINATE_GRACE_S)
+        if killed:
+            log.warning("killed worker(s) %s: they did not end within %.0f s of SIGTERM", killed, TERMINATE_GRACE_S)
+            for tmp in _remove_temporaries(results_dir):
+                log.warning("removed %s, left by a killed worker", tmp)
+
+
 def _run_local(pending, done, results_dir, *, workers, max_retries, on_done, worker_init=None, **_):
     workers = workers or _free_cores()
     attempts: dict[str, int] = {}
     ctx = mp.get_context("spawn")
     while pending:
-        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=worker_init)
+        pool = cf.ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_start_local_worker, initargs=(worker_init,)
+        )
         futures: dict[cf.Future, Task] = {}
         broken = False
+        interrupted = False
         try:
             while pending and not broken:
                 running = {t.key for t in futures.values()}
                 for t in _ready(pending, done, running):
-                    futures[pool.submit(run_task, t, results_dir)] = t
+                    futures[pool.submit(_run_task_in_local_worker, t, results_dir)] = t
                 if not futures:
                     raise RuntimeError("no task is ready although some are pending (unfinished dependency)")
                 finished, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
@@ -323,8 +439,16 @@ def _run_local(pending, done, results_dir, *, workers, max_retries, on_done, wor
                     del pending[t.key]
                     if on_done is not None:
                         on_done(t, record)
+        except BaseException as exc:
+            # Ctrl-C (KeyboardInterrupt), SystemExit: end the work now. A task's error: the other
+            # running tasks finish (their results are kept), the queued ones are cancelled.
+            interrupted = not isinstance(exc, Exception)
+            raise
         finally:
-            pool.shutdown(wait=not broken, cancel_futures=True)
+            if interrupted:
+                _end_workers(pool, results_dir)
+            else:
+                pool.shutdown(wait=not broken, cancel_futures=True)
         if broken:
             for t in futures.values():
                 if result_path(results_dir, t.key).exists():  # finished just before the pool broke
@@ -371,8 +495,8 @@ def _run_ray(pending, done, results_dir, *, workers, ray_address, max_retries, o
         started_here = True
     remote = ray.remote(num_cpus=1, max_retries=max_retries)(_run_task_in_worker)
     results_dir = str(Path(results_dir).resolve())
+    refs: dict[Any, Task] = {}
     try:
-        refs: dict[Any, Task] = {}
         while pending:
             running = {t.key for t in refs.values()}
             for t in _ready(pending, done, running):
@@ -387,9 +511,34 @@ def _run_ray(pending, done, results_dir, *, workers, ray_address, max_retries, o
                 del pending[t.key]
                 if on_done is not None:
                     on_done(t, record)
+    except BaseException as exc:
+        if not isinstance(exc, Exception):  # Ctrl-C, SystemExit: end the running tasks
+            _cancel_ray_tasks(ray, list(refs), results_dir)
+        raise
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _cancel_ray_tasks(ray, refs: list, results_dir) -> None:
+    """Cancel interrupted Ray tasks: a ``KeyboardInterrupt`` in each running task (it unwinds, the
+    atomic writers remove their temporary files), then a forced cancel of those still running after
+    :data:`TERMINATE_GRACE_S` (their temporary files are removed here)."""
+    if not refs:
+        return
+    try:
+        for ref in refs:
+            ray.cancel(ref, force=False)
+        _, running = ray.wait(refs, num_returns=len(refs), timeout=TERMINATE_GRACE_S)
+        for ref in running:
+            ray.cancel(ref, force=True)
+    except Exception as exc:  # pragma: no cover - a cluster gone away: nothing left to cancel
+        log.warning("could not cancel the running Ray tasks: %s", exc)
+        return
+    if running:
+        log.warning("forced %d Ray task(s) to end", len(running))
+        for tmp in _remove_temporaries(results_dir):
+            log.warning("removed %s, left by a killed task", tmp)
 
 
 def _echo(spec: dict, results_dir: Path) -> dict:

@@ -3,7 +3,7 @@
 
 import sys
 
-from bridges.commands.bench_executors import main
+from bridges.commands import run
 
 if __name__ == "__main__":
-    sys.exit(main(prog="scripts/bench_executors.py"))
+    sys.exit(run("bench executors", prog="scripts/bench_executors.py"))

@@ -3,7 +3,7 @@
 
 import sys
 
-from bridges.commands.bench_rate import main
+from bridges.commands import run
 
 if __name__ == "__main__":
-    sys.exit(main(prog="scripts/bench_rate.py"))
+    sys.exit(run("bench rate", prog="scripts/bench_rate.py"))

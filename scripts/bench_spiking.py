@@ -3,7 +3,7 @@
 
 import sys
 
-from bridges.commands.bench_spiking import main
+from bridges.commands import run
 
 if __name__ == "__main__":
-    sys.exit(main(prog="scripts/bench_spiking.py"))
+    sys.exit(run("bench spiking", prog="scripts/bench_spiking.py"))

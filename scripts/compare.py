@@ -3,7 +3,7 @@
 
 import sys
 
-from bridges.commands.compare import main
+from bridges.commands import run
 
 if __name__ == "__main__":
-    sys.exit(main(prog="scripts/compare.py"))
+    sys.exit(run("compare", prog="scripts/compare.py"))

@@ -3,7 +3,7 @@
 
 import sys
 
-from bridges.commands.convert import main
+from bridges.commands import run
 
 if __name__ == "__main__":
-    sys.exit(main(prog="scripts/convert.py"))
+    sys.exit(run("convert", prog="scripts/convert.py"))

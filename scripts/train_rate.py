@@ -3,7 +3,7 @@
 
 import sys
 
-from bridges.commands.train_rate import main
+from bridges.commands import run
 
 if __name__ == "__main__":
-    sys.exit(main(prog="scripts/train_rate.py"))
+    sys.exit(run("train-rate", prog="scripts/train_rate.py"))

@@ -3,7 +3,7 @@
 
 import sys
 
-from bridges.commands.train_spiking import main
+from bridges.commands import run
 
 if __name__ == "__main__":
-    sys.exit(main(prog="scripts/train_spiking.py"))
+    sys.exit(run("train-spiking", prog="scripts/train_spiking.py"))

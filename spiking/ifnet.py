@@ -41,7 +41,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import brian2 as b2
@@ -57,11 +57,17 @@ __all__ = [
     "read_if_weights",
     "check_if_network",
     "INPUT_MODES",
+    "IF_PHASES",
 ]
 
 log = logging.getLogger(__name__)
 
 INPUT_MODES = ("current", "spikes")
+
+#: The phases of :func:`simulate_if`, in order, as reported to its ``on_phase`` callback: the
+#: standalone target compiles a C++ project before simulating; runtime targets (``cython``,
+#: ``numpy``) compile or interpret code objects while they simulate.
+IF_PHASES = {"cpp_standalone": ("build", "compile", "simulate", "read"), "runtime": ("build", "simulate", "read")}
 
 
 @dataclass
@@ -142,6 +148,7 @@ def simulate_if(
     target: str = "cpp_standalone",
     threshold: float = 1.0,
     directory: str | None = None,
+    on_phase: Callable[[str, int, int], None] | None = None,
 ) -> IFResult:
     """Run a converted IF network on ``N`` samples, one after the other, in one Brian2 run.
 
@@ -159,6 +166,10 @@ def simulate_if(
         ``theta`` (1 after normalisation).
     directory : str, optional
         cpp_standalone project directory (a temporary one by default).
+    on_phase : callable, optional
+        ``on_phase(phase, index, n_phases)`` as each phase starts (``index`` counts from 0): the
+        phases of ``target`` in :data:`IF_PHASES` (``cpp_standalone``: build the objects, compile
+        the C++ project, simulate, read the spikes). Every phase is also logged at INFO level.
 
     Returns
     -------
@@ -180,7 +191,7 @@ def simulate_if(
     t0 = time.perf_counter()
     try:
         with brian_device(target, directory) as tgt:
-            counts, out_spikes = _run(W, B, x, mode, steps, n, threshold, tgt, directory)
+            counts, out_spikes = _run(W, B, x, mode, steps, n, threshold, tgt, directory, on_phase)
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -189,7 +200,11 @@ def simulate_if(
 
 @dataclass
 class BuiltIF:
-    """The Brian2 objects of an IF network (not yet run)."""
+    """The Brian2 objects of an IF network (not yet run).
+
+    They belong to ``network``: run that network (or read the weights back and drop it); adding
+    the objects to another ``Network`` is refused by Brian2.
+    """
 
     network: b2.Network
     groups: list
@@ -253,6 +268,11 @@ def build_if_network(
         syns.append(syn)
     mons = [b2.SpikeMonitor(g, name=f"if_mon{l}") for l, g in enumerate(groups)]
     net = b2.Network(*groups, *extra, *syns, *mons)
+    for obj in net.objects:
+        # The objects belong to this network whether or not it ever runs (a weights-only build is
+        # read back and discarded): recorded as Brian2's Network.before_run would, so that deleting
+        # them unrun does not log "getting deleted, but was never included in a network"
+        obj._network = net.id
     return BuiltIF(net, groups, syns, mons, ns, W[0].shape[1])
 
 
@@ -275,13 +295,29 @@ def read_if_weights(
     return weights, biases
 
 
-def _run(W, B, x, mode, steps, n, theta, target, directory):
+def _run(W, B, x, mode, steps, n, theta, target, directory, on_phase=None):
+    phases = IF_PHASES["cpp_standalone" if target == "cpp_standalone" else "runtime"]
+
+    def phase(name: str) -> None:
+        i = phases.index(name)
+        log.info("Brian2 IF network (%s), phase %d/%d: %s", target, i + 1, len(phases), name)
+        if on_phase is not None:
+            on_phase(name, i, len(phases))
+
+    phase("build")
     b2.defaultclock.dt = 1 * b2.ms
     dt = b2.defaultclock.dt
     built = build_if_network(W, B, mode=mode, steps=steps, inputs=x, threshold=theta)
-    built.network.run(n * steps * dt, namespace=built.namespace)
     if target == "cpp_standalone":
-        b2.device.build(directory=directory, compile=True, run=True)
+        built.network.run(n * steps * dt, namespace=built.namespace)  # generates the code only
+        phase("compile")
+        b2.device.build(directory=directory, compile=True, run=False)
+        phase("simulate")
+        b2.device.run(directory=directory)
+    else:
+        phase("simulate")
+        built.network.run(n * steps * dt, namespace=built.namespace)
+    phase("read")
     counts = []
     for mon, w in zip(built.monitors, W):
         step = np.rint(np.asarray(mon.t / dt)).astype(np.int64)

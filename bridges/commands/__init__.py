@@ -12,6 +12,9 @@ are thin wrappers around these modules.
 ``bioplausible bench rate|spiking|executors``  benchmarks
 ==========================  =================================================================
 
+Every subcommand runs through :func:`bridges.cli.run_main`: a mistake is one ``error: ...`` line
+(exit status 2), a Ctrl-C one ``interrupted: ...`` line saying how to resume (exit status 130).
+
 Examples
 --------
 >>> sorted(SUBCOMMANDS)
@@ -25,7 +28,9 @@ from __future__ import annotations
 import importlib
 import sys
 
-__all__ = ["SUBCOMMANDS", "BENCHMARKS", "main"]
+from bridges.cli import run_main, sigint_kept
+
+__all__ = ["SUBCOMMANDS", "BENCHMARKS", "main", "run"]
 
 #: subcommand -> (module, one-line description)
 SUBCOMMANDS = {
@@ -63,8 +68,27 @@ def _dispatch(table: dict, argv: list[str], prog: str) -> int:
     module, _ = table[name]
     if module is None:  # a group: bench
         return _dispatch(BENCHMARKS, rest, f"{prog} {name}")
-    mod = importlib.import_module(module)
-    return int(mod.main(rest, prog=f"{prog} {name}") or 0)
+    return _run_module(module, rest, f"{prog} {name}")
+
+
+def _run_module(module: str, argv: list[str], prog: str) -> int:
+    def load_and_run(argv):
+        with sigint_kept():  # Brian2 installs a SIGINT handler at import: Ctrl-C stays KeyboardInterrupt
+            mod = importlib.import_module(module)  # inside run_main: a Ctrl-C while importing is handled too
+        return mod.main(argv, prog=prog)
+
+    return run_main(load_and_run, argv)
+
+
+def run(command: str, argv: list[str] | None = None, prog: str | None = None) -> int:
+    """Run one subcommand (``"compare"``, ``"bench rate"``) as the ``bioplausible`` command does;
+    ``argv`` defaults to ``sys.argv[1:]``, ``prog`` names the command in messages. The thin
+    wrappers ``scripts/*.py`` call this."""
+    name, *group = command.split()
+    module = BENCHMARKS[group[0]][0] if name == "bench" and group else SUBCOMMANDS[name][0]
+    if module is None:
+        raise ValueError(f"{command!r} is a group of commands; name one, e.g. 'bench rate'")
+    return _run_module(module, list(sys.argv[1:] if argv is None else argv), prog or f"bioplausible {command}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Wall time of one comparison under ``--executor sequential`` and ``--executor local``, in one run.
 
-Runs ``scripts/compare.py`` (default: the default digits comparison) twice in subprocesses, each with
+Runs ``bioplausible compare`` (default: the default digits comparison) twice in subprocesses, each with
 a fresh results directory and a fresh Brian2 cache (so both pay the same compilation and symbolic
 integration), checks that both wrote the same result rows, and prints the wall times and their ratio.
 
@@ -15,13 +15,12 @@ ran side by side than alone, and workers / that slowdown is the best ratio the r
 
 Example
 -------
-    python scripts/bench_executors.py --workers 2 --json runs/bench_executors.json
-    python scripts/bench_executors.py -- --dataset iris --seeds 0     # arguments after -- go to compare.py
+    bioplausible bench executors --workers 2 --json runs/bench_executors.json
+    bioplausible bench executors -- --seeds 0 --rules bp,fa     # arguments after -- go to compare
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -31,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bridges.commands._common import Parser, one_line
 from bridges.io import atomic_write_json
 from bridges.provenance import versions
 
@@ -98,12 +98,17 @@ def main(argv=None, prog=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     own = argv[: argv.index("--")] if "--" in argv else argv
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
-    p.add_argument("--workers", type=int, default=2)
+    p = Parser(
+        prog=prog,
+        description=__doc__.split("\n")[0],
+        epilog="arguments after -- go to `bioplausible compare` (see its --help)",
+    )
+    p.add_argument("--workers", type=int, default=2, help="workers of the local executor")
     p.add_argument(
         "--work-dir",
         default=None,
-        help="where the two results directories and caches go (default: a temporary directory, removed afterwards)",
+        metavar="DIR",
+        help="where the two results folders and caches go (default: a temporary folder, removed afterwards)",
     )
     p.add_argument(
         "--calibration-size",
@@ -111,12 +116,23 @@ def main(argv=None, prog=None) -> int:
         default=1.0,
         help="scale of the calibration workload (1.0: ~5 s alone on a 2024 x86 core)",
     )
-    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the results to this JSON file")
     args = p.parse_args(own)
     if args.workers < 2:
         p.error("--workers must be >= 2 (the point is to compare with one process)")
     if args.calibration_size <= 0:
         p.error("--calibration-size must be > 0")
+    if args.work_dir:
+        for ex in ("sequential", "local"):
+            for d in (Path(args.work_dir) / f"results-{ex}", Path(args.work_dir) / f"brian-cache-{ex}"):
+                if d.exists() and any(d.iterdir()):
+                    p.error(f"{d} is not empty; give an empty --work-dir (the runs must start fresh)")
+    from bridges.commands import compare
+
+    try:  # a mistake after -- fails now, not after the calibration
+        compare.prepare(compare.parse_args(extra, prog=f"{p.prog} -- (compare)"))
+    except (ValueError, ImportError, FileNotFoundError) as exc:
+        p.error(f"arguments after --: {one_line(exc)}")
     n_py, n_torch = int(20_000_000 * args.calibration_size), int(6_000 * args.calibration_size)
 
     with tempfile.TemporaryDirectory(prefix="bench_executors_") as tmp:
@@ -131,9 +147,6 @@ def main(argv=None, prog=None) -> int:
         seconds, rows, busy = {}, {}, {}
         for ex in ("sequential", "local"):
             out, cache = work / f"results-{ex}", work / f"brian-cache-{ex}"
-            for d in (out, cache):
-                if d.exists() and any(d.iterdir()):
-                    raise SystemExit(f"{d} is not empty; give an empty --work-dir (the runs must start fresh)")
             seconds[ex] = run_compare(ex, args.workers, out, cache, extra)
             rows[ex], busy[ex] = read_rows(out), task_seconds(out)
             print(f"{ex:<10} {seconds[ex]:8.1f} s  ({len(rows[ex])} result rows)", flush=True)
@@ -172,7 +185,7 @@ def main(argv=None, prog=None) -> int:
                 "compare_args": extra,
                 "cpu_count": os.cpu_count(),
                 "versions": versions(),
-                "command": " ".join(["bench_executors.py", *argv]),
+                "command": " ".join([prog or "bioplausible bench executors", *argv]),
             },
         )
     return 0 if identical else 1

@@ -18,12 +18,12 @@ other processes (or a noisy virtual machine) hits all rules alike:
 
 Example
 -------
-    python scripts/bench_rate.py --data-root ../shared/data --repeats 3 --json bench.json
+    bioplausible bench rate --data-root ../shared/data --repeats 3 --json bench.json
+    bioplausible bench rate --synthetic --device auto          # no data files needed
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
@@ -31,34 +31,50 @@ import torch
 from tqdm import tqdm
 
 import ratebased as rb
+from bridges.cli import fail, int_list, name_list
+from bridges.commands._common import DEVICE_HELP, Parser, device, one_line
 from bridges.io import atomic_write_json
 from bridges.provenance import versions
 from ratebased.device import resolve_device
 
 
 def main(argv=None, prog=None) -> int:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
-    p.add_argument("--rules", default=",".join(rb.available_rules()), help="comma-separated rule names")
-    p.add_argument("--data-root", default=None, help="directory with MNIST IDX files")
+    p = Parser(prog=prog, description=__doc__.split("\n")[0])
+    p.add_argument(
+        "--rules",
+        type=name_list,
+        default=rb.available_rules(),
+        metavar="A,B,...",
+        help=f"rate rules to time (bp is always included): {', '.join(rb.available_rules())}",
+    )
+    p.add_argument(
+        "--data-root", default=None, metavar="DIR", help="folder with the MNIST IDX files (see train-rate --help)"
+    )
     p.add_argument("--synthetic", action="store_true", help="random data of MNIST's size (no files needed)")
-    p.add_argument("--hidden", default="256,256")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--hidden", type=int_list, default=(256, 256), metavar="N,N", help="MLP hidden widths")
+    p.add_argument("--batch-size", type=int, default=128, help="samples per training step")
     p.add_argument("--repeats", type=int, default=3, help="rounds (each: one epoch per rule)")
     p.add_argument("--segments", type=int, default=20, help="pieces per epoch for the segment estimate")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", type=device, help=DEVICE_HELP)
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the synthetic data")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the results to this JSON file")
     args = p.parse_args(argv)
-    if args.repeats < 1:
-        p.error("--repeats must be >= 1")
-    if args.segments < 1:
-        p.error("--segments must be >= 1")
+    for flag in ("repeats", "segments", "batch_size"):
+        if getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    if args.threads is not None and args.threads < 1:
+        p.error(f"--threads must be >= 1, got {args.threads}")
+    if not args.hidden or min(args.hidden) < 1:
+        p.error(f"--hidden must be positive widths, e.g. 256,256; got {','.join(map(str, args.hidden))}")
+    rules = list(args.rules)
+    for r in rules:
+        try:
+            rb.get_rule(r)
+        except ValueError as exc:
+            p.error(str(exc))
     if args.threads:
         torch.set_num_threads(args.threads)
-    rules = [r.strip().lower() for r in args.rules.split(",") if r.strip()]
-    for r in rules:
-        rb.get_rule(r)  # unknown names fail here, listing the valid ones
     if "bp" not in rules:
         rules.insert(0, "bp")
     dev = resolve_device(args.device)
@@ -70,11 +86,14 @@ def main(argv=None, prog=None) -> int:
     else:
         from bridges.data import load_dataset
 
-        ds = load_dataset("mnist", args.data_root)
+        try:
+            ds = load_dataset("mnist", args.data_root)
+        except (FileNotFoundError, ValueError) as exc:
+            return fail(f"{one_line(exc)}; or pass --synthetic")
         x, y = torch.as_tensor(ds.x_train), torch.as_tensor(ds.y_train)
         data_name = "MNIST train (60000)"
     x, y = x.to(dev), y.to(dev)
-    hidden = tuple(int(h) for h in args.hidden.split(","))
+    hidden = tuple(args.hidden)
     # GAIT-prop needs an invertible activation (leaky-ReLU); every other rule uses ReLU. Both cost the same.
     bases = {"relu": rb.MLP(784, hidden, 10), "leaky_relu": rb.MLP(784, hidden, 10, activation="leaky_relu")}
     cfg = rb.TrainConfig(epochs=1, batch_size=args.batch_size)
@@ -127,7 +146,7 @@ def main(argv=None, prog=None) -> int:
         "seconds_per_epoch_fastest_epoch": best,
         "ratio_to_bp_fastest_epoch": {r: best[r] / bp for r in rules},
         "versions": versions(),
-        "command": " ".join(["bench_rate.py", *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join([prog or "bioplausible bench rate", *(argv if argv is not None else sys.argv[1:])]),
     }
     print(f"{'rule':<8} {'s/epoch':>9} {'x BP':>7}   {'(fastest whole epoch:':>21} {'s':>6} {'x BP)':>6}")
     for r in rules:

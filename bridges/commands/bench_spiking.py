@@ -17,7 +17,7 @@ Both exclude their one-off compile time (reported separately).
 
 Example
 -------
-    python scripts/bench_spiking.py --n-naive 10 --n-project 200 --json bench.json
+    bioplausible bench spiking --n-naive 10 --n-project 200 --json bench.json
 """
 
 from __future__ import annotations
@@ -31,25 +31,41 @@ import brian2 as b2
 import numpy as np
 
 import spiking as spk
+from bridges.commands._common import Parser
 from spiking.backend.device import reset_device, use_target
 from spiking.backend.engine import StandaloneEngine
 from spiking.network import build_network, set_sample
 
 
 def parse_args(argv=None, prog=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog=prog, description=__doc__.split("\n")[1], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
-    p.add_argument("--n-naive", type=int, default=10, help="samples run naively (one run() each)")
+    p = Parser(prog=prog, description=__doc__.split("\n")[1])
+    p.add_argument("--n-naive", type=int, default=10, help="samples run naively (one run() each; the first compiles)")
     p.add_argument("--n-project", type=int, default=200, help="samples per standalone chunk")
-    p.add_argument("--naive-target", default="cython", choices=["cython", "numpy"])
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument(
-        "--data-root", default=None, help="folder holding mnist/ (default: the data search order, see the README)"
+        "--naive-target", default="cython", choices=["cython", "numpy"], help="runtime target of the naive loop"
     )
-    p.add_argument("--cache-dir", default=None, help="compiled standalone projects")
-    p.add_argument("--json", default=None, help="also write the results to this JSON file")
-    return p.parse_args(argv)
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the spikes")
+    p.add_argument(
+        "--data-root",
+        default=None,
+        metavar="DIR",
+        help="folder holding the MNIST IDX files (see train-rate --help; without them: random images)",
+    )
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        metavar="DIR",
+        help="compiled standalone projects (default: ~/.cache/bioplausible/brian2)",
+    )
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the results to this JSON file")
+    args = p.parse_args(argv)
+    if args.n_naive < 2:
+        p.error(f"--n-naive must be >= 2 (the first run is the compile), got {args.n_naive}")
+    if args.n_project < 1:
+        p.error(f"--n-project must be >= 1, got {args.n_project}")
+    if args.seed < 0:
+        p.error(f"--seed must be >= 0, got {args.seed}")
+    return args
 
 
 def bench_config() -> spk.NetworkConfig:
@@ -141,8 +157,6 @@ def bench_project(cfg, state, rates, labels, seed: int, cache_dir) -> dict:
 
 def main(argv=None, prog=None) -> int:
     args = parse_args(argv, prog)
-    if args.n_naive < 2 or args.n_project < 1:
-        raise SystemExit("--n-naive must be >= 2 (the first run is the compile) and --n-project >= 1")
     cfg = bench_config()
     state = spk.init_state(cfg, args.seed)
     x, y, source = load_images(args.data_root, max(args.n_naive, args.n_project), args.seed)

@@ -7,9 +7,15 @@ white-box / surrogate, and transfer from BP.
 
 Examples
 --------
-    python scripts/compare.py                                   # digits, writes runs/compare-digits
-    python scripts/compare.py --dataset mnist --data-root ../shared/data --seeds 0 --out runs/compare-mnist
-    python scripts/compare.py --executor ray --ray-address auto --out /shared/results/sweep1
+    bioplausible compare                                   # digits, writes runs/compare-digits
+    bioplausible compare --dataset mnist --data-root ../shared/data --seeds 0 --out runs/compare-mnist
+    bioplausible compare --executor ray --ray-address auto --out /shared/results/sweep1
+    bioplausible compare --device auto                     # rate trainings and twins on the GPU
+
+The whole comparison (rules, attacks, data set and classes, every run's options) is checked before
+the results folder is created. ``--device`` moves the rate trainings and the twins' attacks onto a
+GPU; it is not part of any task key, so CPU and GPU results share the folder's cache: keep one
+device per results folder. CPU (the default) reproduces the published rows bit for bit.
 
 An interrupted comparison, run again with the same --out, recomputes nothing that finished.
 """
@@ -17,14 +23,17 @@ An interrupted comparison, run again with the same --out, recomputes nothing tha
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
-from bridges.cli import fail, float_list, int_list, key_values, name_list
+from bridges.cli import fail, float_list, int_list, key_value, key_values, name_list, resume_hint
+from bridges.commands._common import DEVICE_HELP, Parser, add_data_flags, check_data, device, one_line
 from bridges.compare import (
     DEFAULT_RULES,
     CompareConfig,
@@ -36,78 +45,177 @@ from bridges.compare import (
     worker_session,
     write_report,
 )
+
+#: the environment variable through which ``--device`` reaches every worker (sequential, process
+#: pool, Ray): the model families read it; it never enters a task key
+from bridges.compare.families import (
+    DEVICE_ENV,  # noqa: E402  (the variable the workers read)
+    FAMILIES,
+)
+from bridges.compare.graph import WorkEstimate
 from bridges.io import read_json
 from bridges.provenance import versions
 from bridges.tasks import EXECUTORS, default_executor, result_path, run_tasks
 
+#: run fields the comparison sets itself (per rule and seed): not overridable with --rate/--spiking-option
+_SET_BY_COMPARISON = ("rule", "seed", "dataset", "classes")
+
+
+def _rate_keys() -> list[str]:
+    from bridges.runs.rate import RateRunConfig
+
+    return [f.name for f in dataclasses.fields(RateRunConfig) if f.name not in _SET_BY_COMPARISON]
+
+
+def _spiking_keys() -> list[str]:
+    from bridges.runs.spiking import OPTIONAL_DEFAULTS, RUN_DEFAULTS
+
+    keys = ["hidden", "epochs", *RUN_DEFAULTS, *OPTIONAL_DEFAULTS]
+    return [k for k in dict.fromkeys(keys) if k not in _SET_BY_COMPARISON]
+
 
 def parse_args(argv=None, prog=None):
-    p = argparse.ArgumentParser(
-        prog=prog, description=__doc__.split("\n")[1], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    from bridges.attacks import ATTACKS
+
+    rules = "; ".join(f"{name}: {', '.join(fam.rule_names())}" for name, fam in FAMILIES.items())
+    p = Parser(prog=prog, description=__doc__.split("\n")[1])
+    add_data_flags(p)
+    p.add_argument("--rules", type=name_list, default=DEFAULT_RULES, metavar="A,B,...", help=f"rules ({rules})")
+    p.add_argument(
+        "--epsilons",
+        type=float_list,
+        default=(0.0, 0.05, 0.1, 0.2, 0.3),
+        metavar="E,E,...",
+        help="L-inf budgets in [0, 1]",
     )
-    p.add_argument("--dataset", default="digits")
-    p.add_argument("--classes", type=int_list, default=None, help="keep only these classes, e.g. 4,9")
-    p.add_argument("--rules", type=name_list, default=DEFAULT_RULES)
-    p.add_argument("--epsilons", type=float_list, default=(0.0, 0.05, 0.1, 0.2, 0.3))
-    p.add_argument("--seeds", type=int_list, default=(0, 1, 2))
-    p.add_argument("--methods", type=name_list, default=("fgsm", "pgd"))
-    p.add_argument("--pgd-steps", type=int, default=10)
-    p.add_argument("--sources", type=name_list, default=("bp",), help="rules that craft transfer attacks")
+    p.add_argument("--seeds", type=int_list, default=(0, 1, 2), metavar="S,S,...", help="one model per rule and seed")
+    p.add_argument(
+        "--methods",
+        type=name_list,
+        default=("fgsm", "pgd"),
+        metavar="M,M",
+        help=f"attacks: {', '.join(ATTACKS.names())}",
+    )
+    p.add_argument("--pgd-steps", type=int, default=10, help="iterations of each PGD attack")
+    p.add_argument(
+        "--sources", type=name_list, default=("bp",), metavar="A,B", help="rate rules that craft transfer attacks"
+    )
     p.add_argument("--n-eval", type=int, default=None, help="test samples per rate model (default: all)")
     p.add_argument("--n-eval-spiking", type=int, default=100, help="test samples per spiking model")
-    p.add_argument("--eot-samples", type=int, default=4)
+    p.add_argument("--eot-samples", type=int, default=4, help="spike draws averaged per surrogate gradient")
     p.add_argument(
         "--rate-option",
         action="append",
+        type=key_value,
         default=[],
         metavar="KEY=VALUE",
-        help="override a rate-run field for every rate rule (JSON value), e.g. epochs=5",
+        help="a rate-run setting for every rate rule (repeatable; JSON value; the KEY=VALUE of train-rate's "
+        f'--rule-option), e.g. epochs=5 or rule_options={{"manhattan": true}}; keys: {", ".join(_rate_keys())}',
     )
     p.add_argument(
         "--spiking-option",
         action="append",
+        type=key_value,
         default=[],
         metavar="KEY=VALUE",
-        help="override a spiking-run field, e.g. epochs=2 or target=numpy",
+        help="a spiking-run setting for every spiking rule (repeatable; JSON value), e.g. epochs=2 or "
+        f"target=numpy; keys: {', '.join(_spiking_keys())}",
     )
-    p.add_argument("--data-root", default=None)
-    p.add_argument("--out", default=None, help="results directory (default runs/compare-<dataset>)")
+    p.add_argument("--out", default=None, metavar="DIR", help="results folder (default: runs/compare-<dataset>)")
     p.add_argument(
         "--executor",
         default=None,
         choices=EXECUTORS,
-        help="sequential, local (process pool; default when >1 core is free) or ray",
+        metavar="NAME",
+        help="sequential, local (a process pool; the default when more than one core is free) or ray",
     )
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--ray-address", default=None, help="address of a running Ray cluster ('auto' or host:port)")
-    p.add_argument("--quiet", action="store_true")
-    return p.parse_args(argv)
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: the free cores)")
+    p.add_argument("--ray-address", default=None, help="a running Ray cluster: auto or host:port (default: start one)")
+    p.add_argument(
+        "--device",
+        default="cpu",
+        type=device,
+        help=f"{DEVICE_HELP}, for the rate trainings and the twins' attacks (Brian2 runs on the CPU)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    if args.workers is not None and args.workers < 1:
+        p.error(f"--workers must be >= 1, got {args.workers}")
+    for flag in ("n_eval", "n_eval_spiking"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    for flag, valid in (("rate_option", _rate_keys()), ("spiking_option", _spiking_keys())):
+        for key, _ in getattr(args, flag):
+            if key not in valid:
+                p.error(f"unknown --{flag.replace('_', '-')} key {key!r}; valid keys: {', '.join(valid)}")
+    return args
+
+
+def check_runs(cfg: CompareConfig, tasks) -> None:
+    """Load the data set (name, classes, data root) and build every model the comparison will train,
+    untrained (rate: the torch module its rule prepares; spiking: the network configuration), so
+    that a mistake fails here, before the results folder exists. Raises ``ValueError`` or
+    ``FileNotFoundError`` naming the problem."""
+    from bridges.runs.rate import RateRunConfig, build_rate_model
+    from bridges.runs.spiking import load_run_data, network_config
+
+    ds = check_data(cfg.dataset, cfg.classes, cfg.data_root)
+    checked = set()
+    for t in tasks:
+        if t.fn is not train_task:
+            continue
+        conf, rule = t.spec["config"], t.spec["rule"]
+        if t.spec["family"] == "rate":
+            try:
+                build_rate_model(RateRunConfig.from_dict(conf), tuple(ds.x_train.shape[1:]), ds.n_classes)
+            except ValueError as exc:
+                raise ValueError(f"rule {rule}: {exc} (change it with --rate-option)") from None
+        else:
+            key = repr(sorted((k, str(v)) for k, v in conf.items() if k != "seed"))
+            if key in checked:
+                continue
+            checked.add(key)
+            try:
+                data = load_run_data(conf, cfg.data_root)
+                network_config(conf, data.x_train.shape[1], data.dataset.n_classes)
+            except ValueError as exc:
+                raise ValueError(f"rule {rule}: {exc} (change it with --spiking-option)") from None
+
+
+def prepare(args: argparse.Namespace) -> tuple[CompareConfig, list]:
+    """The comparison and its task graph that ``args`` describe, every run checked
+    (:func:`check_runs`). Raises ``ValueError``, ``ImportError`` or ``FileNotFoundError``."""
+    cfg = CompareConfig(
+        dataset=args.dataset,
+        classes=args.classes,
+        rules=args.rules,
+        epsilons=args.epsilons,
+        seeds=args.seeds,
+        methods=args.methods,
+        pgd_steps=args.pgd_steps,
+        sources=args.sources,
+        n_eval=args.n_eval,
+        n_eval_spiking=args.n_eval_spiking,
+        eot_samples=args.eot_samples,
+        data_root=args.data_root,
+        rate=key_values(args.rate_option),
+        spiking=key_values(args.spiking_option),
+    )
+    tasks = build_tasks(cfg)
+    check_runs(cfg, tasks)
+    return cfg, tasks
 
 
 def main(argv=None, prog=None) -> int:
     args = parse_args(argv, prog)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        cfg = CompareConfig(
-            dataset=args.dataset,
-            classes=args.classes,
-            rules=args.rules,
-            epsilons=args.epsilons,
-            seeds=args.seeds,
-            methods=args.methods,
-            pgd_steps=args.pgd_steps,
-            sources=args.sources,
-            n_eval=args.n_eval,
-            n_eval_spiking=args.n_eval_spiking,
-            eot_samples=args.eot_samples,
-            data_root=args.data_root,
-            rate=key_values(args.rate_option),
-            spiking=key_values(args.spiking_option),
-        )
-        tasks = build_tasks(cfg)
-    except (ValueError, ImportError, argparse.ArgumentTypeError) as exc:
-        return fail(exc)
+        cfg, tasks = prepare(args)
+    except (ValueError, ImportError, FileNotFoundError) as exc:
+        return fail(one_line(exc))
     out = Path(args.out or f"runs/compare-{cfg.dataset}")
+    if out.exists() and not out.is_dir():
+        return fail(f"--out {out} is a file; name a folder")
     executor = args.executor or default_executor()
     n_train = sum(1 for t in tasks if t.fn is train_task)
     n_eval = sum(1 for t in tasks if t.fn is eval_task)
@@ -117,8 +225,30 @@ def main(argv=None, prog=None) -> int:
         + (f"{n_compile} compilations, " if n_compile else "")
         + f"{n_train} trainings, {n_eval} evaluations"
     )
-    bar = None if args.quiet else tqdm(total=len(tasks), desc=desc, unit="task")
+    # the bar counts expected seconds of work, not tasks (a compilation takes minutes, a rate
+    # evaluation a tenth of a second), learnt per kind of task as they finish: its ETA is the work left
+    work = WorkEstimate(tasks, out)
+    bar = None
+    if not args.quiet:
+        bar = tqdm(
+            total=work.total_s,
+            initial=work.initial_s,
+            desc=desc,
+            smoothing=0,
+            postfix=f"{work.n_done}/{len(tasks)} tasks done",
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| of the estimated work{postfix} [{elapsed}<{remaining}]",
+        )
+
+    def on_done(t, r):
+        if bar is not None and work.finish(t, r):
+            bar.total = work.total_s
+            bar.set_postfix_str(f"{work.n_done}/{len(tasks)} tasks done", refresh=False)
+            bar.update(work.done_s - bar.n)
+
+    resume_hint(f"finished work is kept in {out}; run the same command again to resume")
     t0 = time.perf_counter()
+    previous_device = os.environ.get(DEVICE_ENV)
+    os.environ[DEVICE_ENV] = args.device  # inherited by pool workers; never part of a task key
     try:
         run_tasks(
             tasks,
@@ -126,15 +256,19 @@ def main(argv=None, prog=None) -> int:
             executor=executor,
             workers=args.workers,
             ray_address=args.ray_address,
-            on_done=(lambda t, r: bar.update(1)) if bar is not None else None,
+            on_done=on_done,
             worker_init=worker_init,
             session=worker_session,
         )
     except (ValueError, ImportError, RuntimeError, FileNotFoundError) as exc:
-        return fail(exc)
+        return fail(one_line(exc))
     finally:
         if bar is not None:
             bar.close()
+        if previous_device is None:
+            os.environ.pop(DEVICE_ENV, None)
+        else:
+            os.environ[DEVICE_ENV] = previous_device
     wall = time.perf_counter() - t0
     rows = merge(tasks, out)
     trains = {

@@ -3,8 +3,8 @@
 
 Example
 -------
-    python scripts/train_rate.py --rule bp --dataset mnist --data-root ../shared/data --out runs/mlp-bp
-    python scripts/convert.py --model runs/mlp-bp --steps 25,50,100,200 --data-root ../shared/data --out runs/mlp-bp-snn
+    bioplausible train-rate --rule bp --dataset mnist --data-root ../shared/data --out runs/mlp-bp
+    bioplausible convert --model runs/mlp-bp --steps 25,50,100,200 --data-root ../shared/data --out runs/mlp-bp-snn
 
 Writes DIR2/conversion.json (source accuracy; converted accuracy per step count in the snntorch twin,
 on the whole test set, and in Brian2, on the first --n-brian test images; their agreement; samples
@@ -13,9 +13,10 @@ per second of each simulator) and DIR2/conversion.png (accuracy against steps).
 
 from __future__ import annotations
 
-import argparse
 import json
+import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from tqdm import tqdm
 
 from bridges.ann2snn import IFNetworkTwin, normalise, poisson_spikes
 from bridges.cli import fail, int_list
+from bridges.commands._common import DEVICE_HELP, Parser, device, one_line
+from bridges.compare.report import find_model
 from bridges.io import atomic_write_bytes, atomic_write_json
 from bridges.provenance import seed_everything, versions
 from bridges.runs.rate import load_rate_data, load_rate_model
@@ -63,12 +66,32 @@ def plot(result: dict, ax=None):
 
 
 def main(argv=None, prog=None) -> int:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[1])
-    p.add_argument("--model", required=True, help="a scripts/train_rate.py output directory (ReLU MLP)")
-    p.add_argument("--steps", type=lambda s: tuple(sorted(int_list(s))), default=(25, 50, 100, 200))
-    p.add_argument("--out", required=True)
-    p.add_argument("--normalisation", default="percentile", choices=["max", "percentile"])
-    p.add_argument("--percentile", type=float, default=99.9)
+    from spiking.backend.device import TARGETS  # Brian2: the conversion needs it in any case
+
+    p = Parser(prog=prog, description=__doc__.split("\n")[1])
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", metavar="DIR", help="a train-rate output folder (an MLP, ReLU)")
+    source.add_argument(
+        "--comparison",
+        metavar="DIR",
+        help="a comparison's results folder: convert its model of --rule and --seed (see DIR/models/index.csv)",
+    )
+    p.add_argument("--rule", default=None, help="with --comparison: the rate rule of the model, e.g. bp")
+    p.add_argument(
+        "--steps",
+        type=lambda s: tuple(sorted(int_list(s))),
+        default=(25, 50, 100, 200),
+        metavar="T,T,...",
+        help="simulation steps at which accuracy is read",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument(
+        "--normalisation",
+        default="percentile",
+        choices=["max", "percentile"],
+        help="weight normalisation: max, percentile",
+    )
+    p.add_argument("--percentile", type=float, default=99.9, help="activation percentile of percentile normalisation")
     p.add_argument("--n-norm", type=int, default=10000, help="training samples used for normalisation")
     p.add_argument(
         "--input",
@@ -78,22 +101,57 @@ def main(argv=None, prog=None) -> int:
     )
     p.add_argument("--max-rate", type=float, default=1.0, help="Poisson firing probability per step at x=1")
     p.add_argument("--n-brian", type=int, default=1000, help="test images simulated in Brian2")
-    p.add_argument("--target", default="cpp_standalone", help="Brian2 target: cpp_standalone, cython, numpy")
-    p.add_argument("--data-root", default=None)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--batch-size", type=int, default=500)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--target",
+        default="cpp_standalone",
+        choices=list(TARGETS),
+        metavar="TARGET",
+        help=f"Brian2 code generation target: {', '.join(TARGETS)}",
+    )
+    p.add_argument(
+        "--data-root", default=None, metavar="DIR", help="folder of the model's data set (see train-rate --help)"
+    )
+    p.add_argument("--device", default="auto", type=device, help=f"{DEVICE_HELP} (the snntorch twin)")
+    p.add_argument("--batch-size", type=int, default=500, help="test images per twin batch")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the normalisation sample and the input spikes; with --comparison also of the model",
+    )
     args = p.parse_args(argv)
     if not args.steps or min(args.steps) < 1:
-        p.error("--steps must be positive integers")
+        p.error("--steps must be positive integers, e.g. 25,50,100")
+    for flag in ("n_norm", "n_brian", "batch_size"):
+        if getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    if not 0 < args.percentile <= 100:
+        p.error(f"--percentile must lie in (0, 100], got {args.percentile}")
+    if not 0 < args.max_rate <= 1:
+        p.error(f"--max-rate is a probability per step: it must lie in (0, 1], got {args.max_rate}")
+    if args.seed < 0:
+        p.error(f"--seed must be >= 0, got {args.seed}")
+    if (args.comparison is None) != (args.rule is None):
+        p.error("--comparison DIR and --rule R go together (with --seed S, default 0), e.g. --rule bp --seed 1")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        return fail(f"--out {out} is a file; name a folder")
     seed_everything(args.seed)
-    from spiking.ifnet import simulate_if  # Brian2 import only when needed
-
-    try:
+    try:  # everything is checked before the conversion starts or a file is written
+        if args.comparison is not None:  # the comparison's model of --rule and --seed, through its index
+            entry = find_model(args.comparison, args.rule, args.seed)
+            if entry["family"] != "rate":
+                raise ValueError(
+                    f"the {entry['rule']} models of {args.comparison} are {entry['family']} networks; convert "
+                    "takes a rate-based MLP (a rule of train-rate)"
+                )
+            args.model = str(entry["path"])
         model, cfg, meta = load_rate_model(args.model, "cpu")
         ds = load_rate_data(cfg, data_root=args.data_root)
     except (FileNotFoundError, ValueError) as exc:
-        return fail(exc)
+        return fail(one_line(exc))
+    from spiking.ifnet import simulate_if
+
     model = model.double().eval()
     x_tr = torch.as_tensor(ds.x_train, dtype=torch.float64).flatten(1)
     x_te = torch.as_tensor(ds.x_test, dtype=torch.float64).flatten(1)
@@ -105,7 +163,7 @@ def main(argv=None, prog=None) -> int:
     try:
         conv = normalise(model, x_tr[norm_idx], method=args.normalisation, percentile=args.percentile)
     except ValueError as exc:
-        return fail(exc)
+        return fail(one_line(exc))
     dev = resolve_device(args.device)
     twin = IFNetworkTwin(conv.weights, conv.biases).to(dev)
     mode = "current" if args.input == "current" else "spikes"
@@ -136,8 +194,39 @@ def main(argv=None, prog=None) -> int:
     else:
         twin_in = poisson_spikes(xb, T, max_rate=args.max_rate, generator=torch.Generator().manual_seed(args.seed + 2))
         brian_in = twin_in.numpy().astype(bool)
-    print(f"Brian2 ({args.target}): {nb} images x {T} steps ...", file=sys.stderr)
-    res = simulate_if(conv.weights, conv.biases, brian_in, steps=T, mode=mode, target=args.target)
+    # one line over Brian2's phases (cpp_standalone: build, compile ~30 s, simulate, read), its clock
+    # kept running by a timer thread, on a copy of stderr since Brian2 points fd 2 elsewhere while compiling
+    try:
+        term = os.fdopen(os.dup(sys.stderr.fileno()), "w")
+    except (AttributeError, OSError, ValueError):  # a stderr without a file descriptor
+        term = None
+    phases = tqdm(
+        desc=f"Brian2 ({args.target}) {nb} images x {T} steps",
+        bar_format="{desc}: phase {n_fmt}/{total_fmt}{postfix} [{elapsed}]",
+        file=term,
+    )
+    ticking = threading.Event()
+
+    def tick():
+        while not ticking.wait(1):
+            phases.refresh()
+
+    threading.Thread(target=tick, daemon=True).start()
+
+    def on_phase(name, i, n):
+        phases.total, phases.n = n, i + 1
+        phases.set_postfix_str(name)
+
+    try:
+        res = simulate_if(
+            conv.weights, conv.biases, brian_in, steps=T, mode=mode, target=args.target, on_phase=on_phase
+        )
+        phases.set_postfix_str(f"done, {nb / res.wall_s:.1f} images/s including the build")
+    finally:
+        ticking.set()
+        phases.close()
+        if term is not None:
+            term.close()
     t1 = time.perf_counter()
     twin_counts = {}
     for start in range(0, nb, args.batch_size):
@@ -185,9 +274,8 @@ def main(argv=None, prog=None) -> int:
         },
         "seed": args.seed,
         "versions": versions(),
-        "command": " ".join(["convert.py", *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join([prog or "bioplausible convert", *(argv if argv is not None else sys.argv[1:])]),
     }
-    out = Path(args.out)
     atomic_write_json(out / "conversion.json", result)
     import io
 

@@ -13,6 +13,7 @@ Example
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,18 @@ from ratebased.registry import Registry
 if TYPE_CHECKING:
     from bridges.compare.config import CompareConfig
 
-__all__ = ["FAMILIES", "LoadedModel", "RateFamily", "SpikingFamily"]
+__all__ = ["DEVICE_ENV", "FAMILIES", "LoadedModel", "RateFamily", "SpikingFamily", "torch_device"]
+
+#: environment variable naming the torch device of rate trainings and of the differentiable twins
+#: (``bioplausible compare --device`` sets it for the run; pool and local Ray workers inherit it).
+#: It is never part of a task key; unset, everything runs on the CPU (the published results).
+DEVICE_ENV = "BIOPLAUSIBLE_DEVICE"
+
+
+def torch_device() -> str:
+    """The torch device this worker trains rate models and runs twins on (``$BIOPLAUSIBLE_DEVICE``,
+    default ``cpu``)."""
+    return os.environ.get(DEVICE_ENV) or "cpu"
 
 
 class RateFamily:
@@ -73,7 +85,9 @@ class RateFamily:
         from bridges.runs.rate import RateRunConfig, save_rate_run, train_rate
 
         cfg = RateRunConfig.from_dict(spec["config"])
-        res = train_rate(cfg, data_root=spec.get("data_root"), device="cpu", checkpoint_dir=model_dir, resume=True)
+        res = train_rate(
+            cfg, data_root=spec.get("data_root"), device=torch_device(), checkpoint_dir=model_dir, resume=True
+        )
         save_rate_run(model_dir, res, cfg)
         return {
             "clean_accuracy": res.metrics["test_accuracy"],
@@ -85,13 +99,14 @@ class RateFamily:
         import ratebased as rb
         from bridges.runs.rate import load_rate_model
 
-        model, cfg, meta = load_rate_model(model_dir, "cpu")
+        model, cfg, meta = load_rate_model(model_dir, torch_device())
         model.eval()
         twin = rb.true_gradient_view(model).eval()
+        p = next(model.parameters())
 
         def predict(x: torch.Tensor) -> np.ndarray:
             with torch.no_grad():
-                return model(x.to(next(model.parameters()).dtype)).argmax(1).numpy()
+                return model(x.to(p.device, p.dtype)).argmax(1).cpu().numpy()
 
         return LoadedModel(predict=predict, grad_model=twin, simulator="torch", stochastic=False)
 
@@ -152,7 +167,8 @@ class SpikingFamily:
         from bridges.runs.spiking import load_spiking_model
 
         m = load_spiking_model(model_dir)
-        return LoadedModel(predict=m.predict, grad_model=m.twin, simulator="brian2", stochastic=True)
+        twin = m.twin.to(torch_device())
+        return LoadedModel(predict=m.predict, grad_model=twin, simulator="brian2", stochastic=True)
 
 
 @dataclass

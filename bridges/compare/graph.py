@@ -36,7 +36,17 @@ from bridges.compare.families import FAMILIES, LoadedModel
 from bridges.io import atomic_write_json, read_json
 from bridges.tasks import Task, task_key
 
-__all__ = ["build_tasks", "compile_task", "train_task", "eval_task", "worker_init", "worker_session"]
+__all__ = [
+    "WorkEstimate",
+    "build_tasks",
+    "compile_task",
+    "train_task",
+    "eval_task",
+    "task_kind",
+    "task_prior_s",
+    "worker_init",
+    "worker_session",
+]
 
 
 def _model_dir(results_dir: Path, family: str, config: dict) -> Path:
@@ -99,15 +109,22 @@ def eval_task(spec: dict, results_dir: Path) -> dict:
             if grad_model is None:
                 raise RuntimeError(f"model {spec['rule']} has no differentiable twin for a {kind} attack")
         attack = attacks.get_attack(spec["method"])
+        dev = _device_of(grad_model)  # the twin's device (--device); the CPU by default
         kw = {"seed": spec["attack_seed"], "input_range": (0.0, 1.0)}
         if kind == "surrogate":
             kw["eot_samples"] = spec["eot_samples"]
         if _accepts(attack, "steps"):  # the iteration budget of iterative attacks
             kw["steps"] = spec["pgd_steps"]
-        x_adv = attack(grad_model, x, y, eps, **kw)
+        x_adv = attack(grad_model, x.to(dev), y.to(dev), eps, **kw).cpu()
     pred = target.predict(x_adv)
     acc = float((np.asarray(pred) == y.numpy()).mean())
     return {"accuracy": acc, "n": int(len(y)), "simulator": target.simulator}
+
+
+def _device_of(module: torch.nn.Module) -> torch.device:
+    for t in (*module.parameters(), *module.buffers()):
+        return t.device
+    return torch.device("cpu")
 
 
 def _accepts(fn, name: str) -> bool:
@@ -119,9 +136,12 @@ def _accepts(fn, name: str) -> bool:
 def worker_init() -> None:
     """Set-up of a sweep worker process (``run_tasks(worker_init=...)``): consecutive spiking tasks
     of one Brian2 project reuse its build (:func:`spiking.keep_builds`); the worker exits with the
-    sweep."""
+    sweep. Brian2's expected messages are hidden unless the command was run with ``--verbose``
+    (:func:`bridges.quiet.quiet_expected_warnings`, through the environment)."""
+    from bridges.quiet import quiet_expected_warnings
     from spiking.backend.engine import set_keep_builds
 
+    quiet_expected_warnings()
     set_keep_builds(True)
 
 
@@ -192,3 +212,142 @@ def build_tasks(cfg: CompareConfig) -> list[Task]:
                             deps = (tkey,) + ((train_keys[(source, seed)][0],) if source else ())
                             tasks.append(Task(task_key(f"eval-{rule}", spec), eval_task, spec, deps))
     return [*compiles.values(), *tasks]  # compilations first: every executor starts them before anything else
+
+
+# --- how much work is left: the comparison's progress and ETA -------------------------------------
+
+#: Seconds on one core of each kind of task in the default comparison (digits, 2 workers, measured
+#: with ``bioplausible compare``), the priors of :class:`WorkEstimate`.
+_PRIOR_S = {
+    "compile": 80.0,  # one Brian2 standalone project (cold cache)
+    "train rate": 3.2 / 30,  # per epoch (1348 samples)
+    "train spiking": 9.0,  # per epoch (1348 samples)
+    "eval rate": 0.085,  # one attack and epsilon on the whole test set
+    "predict spiking": 9e-5,  # per sample and time step simulated in Brian2
+    "gradient spiking": 2.7e-5,  # per sample, time step, input-spike draw and attack step of the twin
+}
+
+
+def task_kind(task: Task) -> str:
+    """The kind of ``task`` for run-time estimates: ``compile <family> <rule>``, ``train <family>
+    <rule>`` or ``eval <family> <rule> <attack> <method>`` (``eval <family> <rule> clean`` at
+    epsilon 0)."""
+    s = task.spec
+    head = f"{s.get('family')} {s.get('rule')}"
+    if task.fn is compile_task:
+        return f"compile {head}"
+    if task.fn is train_task:
+        return f"train {head}"
+    if task.fn is eval_task:
+        if float(s["epsilon"]) == 0:
+            return f"eval {head} clean"
+        return f"eval {head} {s['attack']} {s['method']}"
+    return task.key.split("-")[0]
+
+
+def task_prior_s(task: Task) -> float:
+    """Expected seconds of ``task`` on one core before any task of its kind has finished (the
+    default comparison's measured costs, scaled by epochs, samples, time steps per sample, attack
+    steps and EOT draws)."""
+    s = task.spec
+    if task.fn is compile_task:
+        return _PRIOR_S["compile"]
+    if task.fn is train_task:
+        epochs = float(s["config"].get("epochs") or 1)
+        return epochs * _PRIOR_S["train rate" if s["family"] == "rate" else "train spiking"]
+    if task.fn is eval_task:
+        if s["family"] == "rate":
+            return _PRIOR_S["eval rate"]
+        c = s["config"]
+        steps = float(c.get("t_present_ms") or 100) / float(c.get("dt_ms") or 1)  # simulated per sample
+        work = float(s.get("n_eval") or 100) * steps
+        cost = work * _PRIOR_S["predict spiking"]
+        if float(s["epsilon"]) != 0 and s["attack"] == "surrogate":
+            iterations = 1 if s["method"] == "fgsm" else int(s.get("pgd_steps") or 1)
+            cost += work * int(s.get("eot_samples") or 1) * iterations * _PRIOR_S["gradient spiking"]
+        return cost
+    return 1.0
+
+
+class WorkEstimate:
+    """The work of a comparison in seconds of one worker: what is done, and what is expected.
+
+    Counting tasks misleads (a compilation takes minutes, an evaluation of a rate model a tenth of
+    a second), so a progress bar counts expected seconds instead: every task is weighted by its
+    prior (:func:`task_prior_s`) times a factor learnt from the finished tasks (measured seconds
+    over priors): its kind's once a task of that kind has finished (a cache hit, a slow rule),
+    else the median of the kinds' factors (this machine's speed). ``done_s / elapsed`` is then the
+    sweep's rate in worker-seconds per second and ``(total_s - done_s)`` over that rate its
+    remaining time, whatever the number of workers.
+
+    Example
+    -------
+    >>> cfg = CompareConfig(rules=("bp", "fa"), seeds=(0,), epsilons=(0.0, 0.1), methods=("fgsm",))
+    >>> work = WorkEstimate(build_tasks(cfg))
+    >>> round(work.total_s, 2), work.done_s   # 2 trainings of 30 epochs (3.2 s) + 6 evaluations
+    (6.91, 0.0)
+    >>> train = next(t for t in work.tasks if t.fn is train_task)
+    >>> work.finish(train, {"seconds": 6.4})   # this machine takes twice the prior
+    True
+    >>> round(work.done_s, 2), round(work.total_s, 2)   # so everything left is expected to, too
+    (6.4, 13.82)
+    """
+
+    def __init__(self, tasks: list[Task], results_dir: str | Path | None = None) -> None:
+        self.tasks = list(tasks)
+        self._prior = {t.key: task_prior_s(t) for t in self.tasks}
+        self._kind = {t.key: task_kind(t) for t in self.tasks}
+        self._seconds: dict[str, float] = {}
+        self._fit: dict[str, list[float]] = {}  # kind -> [measured seconds, prior seconds]
+        #: seconds of the tasks already finished when the estimate was made (a resumed run)
+        self.initial_s = 0.0
+        if results_dir is not None:
+            from bridges.tasks import result_path
+
+            for t in self.tasks:
+                path = result_path(results_dir, t.key)
+                if path.exists():
+                    self.finish(t, read_json(path))
+            self.initial_s = self.done_s
+
+    def finish(self, task: Task, record: dict) -> bool:
+        """Count a finished task (its ``record`` holds the measured ``seconds``); False if counted already."""
+        if task.key in self._seconds:
+            return False
+        seconds = record.get("seconds")
+        if not isinstance(seconds, (int, float)) or seconds < 0:
+            seconds = self.expected_s(task)
+        self._seconds[task.key] = float(seconds)
+        fit = self._fit.setdefault(self._kind[task.key], [0.0, 0.0])
+        fit[0] += float(seconds)
+        fit[1] += self._prior[task.key]
+        return True
+
+    def expected_s(self, task: Task) -> float:
+        """Expected seconds of a task not yet finished: its prior times the learnt factor."""
+        fit = self._fit.get(self._kind[task.key])
+        if fit is not None and fit[1] > 0:
+            return self._prior[task.key] * fit[0] / fit[1]
+        return self._prior[task.key] * self._machine_factor()
+
+    def _machine_factor(self) -> float:
+        factors = sorted(m / p for m, p in self._fit.values() if p > 0)
+        if not factors:
+            return 1.0
+        mid = len(factors) // 2
+        return factors[mid] if len(factors) % 2 else (factors[mid - 1] + factors[mid]) / 2
+
+    @property
+    def n_done(self) -> int:
+        return len(self._seconds)
+
+    @property
+    def done_s(self) -> float:
+        """Measured seconds of the finished tasks."""
+        return float(sum(self._seconds.values()))
+
+    @property
+    def total_s(self) -> float:
+        """Finished seconds plus the expected seconds of every task not yet finished."""
+        pending = sum(self.expected_s(t) for t in self.tasks if t.key not in self._seconds)
+        return self.done_s + pending

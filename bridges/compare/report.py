@@ -2,7 +2,22 @@
 
 :func:`merge` turns the finished evaluation tasks into result rows; :func:`summarise` gives mean and
 std over seeds; :func:`masking_checks` flags suspect robustness; :func:`write_report` writes
-``results.csv``, ``results.json``, ``report.md`` and PNG plots.
+``results.csv``, ``results.json``, ``report.md``, PNG plots and ``models/index.csv``, the index of
+the trained models (:data:`INDEX_FIELDS`) through which :func:`find_model` finds "the FA model of
+seed 1" without reading configs.
+
+Example
+-------
+>>> out = Path("compare-example")  # a comparison's results folder
+>>> entries = [{"rule": "fa", "family": "rate", "seed": 1, "dataset": "digits", "key": "rate-0123456789abcdef",
+...             "path": "models/rate-0123456789abcdef", "clean_accuracy": 0.96}]
+>>> write_model_index(out, entries)
+>>> find_model(out, "FA", 1)["path"] == out / "models" / "rate-0123456789abcdef"
+True
+>>> find_model(out, "bp", 1)
+Traceback (most recent call last):
+...
+ValueError: no model of rule 'bp' and seed 1 in compare-example/models/index.csv; it holds: fa (seed 1)
 """
 
 from __future__ import annotations
@@ -18,7 +33,18 @@ from bridges.compare.graph import eval_task
 from bridges.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from bridges.tasks import Task, result_path, task_key
 
-__all__ = ["ROW_FIELDS", "merge", "summarise", "masking_checks", "plot_accuracy_vs_epsilon", "write_report"]
+__all__ = [
+    "INDEX_FIELDS",
+    "ROW_FIELDS",
+    "find_model",
+    "merge",
+    "model_index",
+    "summarise",
+    "masking_checks",
+    "plot_accuracy_vs_epsilon",
+    "write_model_index",
+    "write_report",
+]
 
 
 ROW_FIELDS = (
@@ -36,6 +62,82 @@ ROW_FIELDS = (
     "model_config_key",
     "task_key",
 )
+
+
+#: columns of ``models/index.csv``: one line per trained model of the comparison
+INDEX_FIELDS = ("rule", "family", "seed", "dataset", "key", "path", "clean_accuracy")
+INDEX_PATH = Path("models") / "index.csv"
+
+
+def model_index(dataset: str, train_records: dict) -> list[dict]:
+    """The index lines of the trained models, sorted by rule and seed.
+
+    ``train_records`` maps a training task's key to its result (``model_dir`` relative to the results
+    folder, ``clean_accuracy``: test accuracy after training) with the task's ``rule`` and ``seed``,
+    as :func:`write_report` receives them.
+    """
+    entries = []
+    for rec in train_records.values():
+        path = Path(rec["model_dir"])
+        entries.append(
+            {
+                "rule": rec["rule"],
+                "family": family_of(rec["rule"])[0],
+                "seed": int(rec["seed"]),
+                "dataset": dataset,
+                "key": path.name,
+                "path": path.as_posix(),
+                "clean_accuracy": rec.get("clean_accuracy", ""),
+            }
+        )
+    return sorted(entries, key=lambda e: (e["rule"], e["seed"], e["key"]))
+
+
+def write_model_index(results_dir: Path, entries: list[dict]) -> None:
+    """Write ``models/index.csv`` (:data:`INDEX_FIELDS`) atomically, replacing the previous one."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=INDEX_FIELDS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for e in entries:
+        w.writerow(e)
+    atomic_write_text(Path(results_dir) / INDEX_PATH, buf.getvalue())
+
+
+def find_model(results_dir: str | Path, rule: str, seed: int) -> dict:
+    """The index line of a comparison's model of ``rule`` and ``seed``, its ``path`` made absolute.
+
+    Raises
+    ------
+    ValueError
+        The folder has no index (not a comparison, or one that has not finished), or no model of
+        that rule and seed; the message lists the rules and seeds it holds.
+    """
+    results_dir = Path(results_dir)
+    index = results_dir / INDEX_PATH
+    if not results_dir.is_dir():
+        raise ValueError(f"{results_dir} is not a folder: name a comparison's results folder (its --out)")
+    if not index.is_file():
+        raise ValueError(
+            f"{results_dir} has no {INDEX_PATH}: it is not a comparison's results folder, or its comparison "
+            f"has not finished (`bioplausible compare --out {results_dir}` with the same flags finishes it "
+            "and writes the index without recomputing what is done)"
+        )
+    with open(index, newline="") as f:
+        entries = list(csv.DictReader(f))
+    name = rule.strip().lower()
+    for e in entries:
+        if e["rule"] == name and int(e["seed"]) == int(seed):
+            found = dict(e, seed=int(e["seed"]), path=results_dir / e["path"])
+            if found["clean_accuracy"] != "":
+                found["clean_accuracy"] = float(found["clean_accuracy"])
+            return found
+    seeds: dict[str, list[int]] = {}
+    for e in entries:
+        seeds.setdefault(e["rule"], []).append(int(e["seed"]))
+    held = "; ".join(
+        f"{r} (seed{'s' if len(v) > 1 else ''} {', '.join(map(str, sorted(v)))})" for r, v in seeds.items()
+    )
+    raise ValueError(f"no model of rule {rule!r} and seed {seed} in {index}; it holds: {held or 'no models'}")
 
 
 def merge(tasks: list[Task], results_dir: Path) -> list[dict]:
@@ -191,8 +293,10 @@ def write_report(
     versions: dict,
     wall_s: float | None = None,
 ) -> dict:
-    """Write results.csv, results.json, report.md and the plots; returns the summary dict."""
+    """Write results.csv, results.json, report.md, the plots and models/index.csv (rebuilt from
+    ``train_records``, see :func:`model_index`); returns the summary dict."""
     out_dir = Path(out_dir)
+    write_model_index(out_dir, model_index(cfg.dataset, train_records))
     summary = summarise(rows)
     checks = masking_checks(summary, cfg.rules, cfg.epsilons)
     buf = io.StringIO()
@@ -292,6 +396,14 @@ def write_report(
         pgd = "not run" if not c["pgd_checked"] else f"{100 * c['pgd_largest_eps_accuracy']:.1f}%"
         lines.append(f"| {rule} | {beats} | {pgd} | {'**suspect**' if c['suspect'] else 'ok'} |")
     lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
+    lines += [
+        "## Models",
+        "",
+        f"`{INDEX_PATH.as_posix()}` lists every trained model: rule, family, seed, data set, key, folder and "
+        "clean test accuracy after training. `bioplausible convert --comparison <this folder> --rule R --seed S` "
+        "converts a rate model of it to a spiking network.",
+        "",
+    ]
     lines += [
         "## Provenance",
         "",

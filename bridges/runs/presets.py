@@ -10,11 +10,13 @@ import copy
 
 __all__ = [
     "rate_preset",
+    "spiking_defaults",
     "spiking_preset",
     "RATE_DEFAULTS",
     "RATE_RULE_OVERRIDES",
     "SPIKING_DEFAULTS",
     "SPIKING_RULE_OVERRIDES",
+    "TRAIN_SPIKING_OVERRIDES",
 ]
 
 #: data set -> RateRunConfig fields shared by every rate rule
@@ -89,4 +91,53 @@ def spiking_preset(dataset: str, rule: str) -> dict:
         extra["params"] = copy.deepcopy(PRESETS[name]["params"])
     d.update(extra)
     d["hidden"] = list(d["hidden"])
+    return d
+
+
+#: (data set, spiking rule) -> settings of a single spiking run (``bioplausible train-spiking``) that
+#: differ from the comparison's, measured on that data set alone: chosen on splits 5-6 of the embedded
+#: sets (``--split-seed``), then measured on splits 0-4 (all classes, seed 0). IRIS (the comparison
+#: takes image sets only): STDP/association with the skip recipe, 95.8% mean (94.7, 94.7, 92.1, 97.4,
+#: 100); local errors with 5x the input rate (population-coded features drive only a few inputs each:
+#: at 200 Hz the second hidden layer and the output stay silent, 34% = chance), 94.2% (89.5, 92.1,
+#: 94.7, 97.4, 97.4). Digits: more epochs than the comparison's one (52% / 23% on split 0); STDP
+#: 76.3% (77.3, 70.6, 76.6, 77.1, 79.7); local errors also with 5x the input rate (64 inputs, not
+#: MNIST's 784) and the slow output layer of ``spiking-local-out`` (without it accuracy swings by 30
+#: points between epochs), 91.5% (92.2, 88.2, 90.0, 95.3, 91.8).
+TRAIN_SPIKING_OVERRIDES: dict[tuple[str, str], dict] = {
+    ("iris", "stdp-association"): {"hidden": (20, 20), "epochs": 3, "chunk_size": 100, "preset": "stdp-iris-skip"},
+    ("iris", "spiking-local"): {"hidden": (20, 20), "epochs": 3, "max_rate_hz": 1000.0},
+    ("digits", "stdp-association"): {"epochs": 5},
+    ("digits", "spiking-local"): {"epochs": 5, "max_rate_hz": 1000.0, "preset": "spiking-local-out"},
+}
+
+
+def spiking_defaults(dataset: str, rule: str) -> dict:
+    """What a spiking run of ``rule`` on ``dataset`` uses for each setting left out: ``hidden``,
+    ``epochs``, ``chunk_size``, ``preset`` (a :data:`spiking.presets.PRESETS` name, or None for the
+    rule's own parameters) and the time grid and input rates (``dt_ms``, ``t_present_ms``,
+    ``max_rate_hz``, ``total_rate_hz``).
+
+    The rule's run defaults and the comparison's settings (:data:`SPIKING_DEFAULTS`,
+    :data:`SPIKING_RULE_OVERRIDES`) with the single-run recipes of :data:`TRAIN_SPIKING_OVERRIDES`
+    on top; an unlisted data set gets MNIST's.
+
+    Examples
+    --------
+    >>> d = spiking_defaults("iris", "stdp-association")
+    >>> d["hidden"], d["epochs"], d["chunk_size"], d["preset"]
+    ((20, 20), 3, 100, 'stdp-iris-skip')
+    >>> d = spiking_defaults("mnist", "stdp-association")
+    >>> d["hidden"], d["preset"], d["dt_ms"]
+    ((400, 400), 'stdp-skip-400', 0.5)
+    """
+    import spiking as spk
+
+    rule = spk.get_rule(rule).name
+    d = {"hidden": None, "epochs": None, "chunk_size": 1000, "preset": None}
+    d.update(copy.deepcopy(dict(spk.get_rule(rule).run_defaults)))
+    d.update(copy.deepcopy(SPIKING_DEFAULTS.get(dataset, SPIKING_DEFAULTS["mnist"])))
+    d.update(copy.deepcopy(SPIKING_RULE_OVERRIDES.get((dataset, rule), {})))
+    d.update(copy.deepcopy(TRAIN_SPIKING_OVERRIDES.get((dataset, rule), {})))
+    d["hidden"] = tuple(d["hidden"])
     return d

@@ -180,10 +180,21 @@ def train_rate(
     device: str = "auto",
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
+    on_start: Callable[[int, int], None] | None = None,
     on_batch: Callable[[int], None] | None = None,
     on_epoch: Callable[[dict], None] | None = None,
 ) -> RateRunResult:
     """Train the model of ``cfg``; returns it with its metrics (see the module docstring).
+
+    Parameters
+    ----------
+    on_start : callable, optional
+        ``on_start(total_samples, samples_done)`` once the data are loaded (and a checkpoint read):
+        the training samples over all epochs, and those already done by a resumed run.
+    on_batch : callable, optional
+        ``on_batch(n_samples)`` after every training batch.
+    on_epoch : callable, optional
+        ``on_epoch(row)`` after every epoch, with the epoch's row of the history (1-based ``epoch``).
 
     Raises
     ------
@@ -228,6 +239,8 @@ def train_rate(
         history, start_epoch = state["history"], state["epoch"]
         log.info("resumed %s at epoch %d", ckpt, start_epoch)
 
+    if on_start is not None:
+        on_start(cfg.epochs * len(x_tr), start_epoch * len(x_tr))
     align_x, align_y = x_tr[: cfg.align_batch], y_tr[: cfg.align_batch]
     t_start = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):

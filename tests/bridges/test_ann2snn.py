@@ -41,6 +41,26 @@ def test_torch_brian2_torch_round_trip_is_exact(mode, rule):
     assert _same(net, back)
 
 
+@pytest.mark.parametrize("device", ["runtime", "numpy"])
+def test_building_twice_logs_no_deleted_object_warning(device):
+    import contextlib
+    import gc
+
+    from brian2.utils.logger import catch_logs
+
+    net = _net()
+    context = brian_device("numpy") if device == "numpy" else contextlib.nullcontext()
+    with context, catch_logs() as logs:
+        first = to_brian2(net)
+        built = to_brian2(net)  # replaces the first network, never run
+        del first
+        gc.collect()
+        assert _same(net, from_brian2(built, like=net))
+        del built
+        gc.collect()
+    assert logs == []
+
+
 def test_torch_snntorch_torch_round_trip_is_exact():
     net = _net()
     assert _same(net, from_snntorch(to_snntorch(net), like=net))
@@ -76,11 +96,26 @@ def test_standalone_brian2_agrees_with_twin():
     x = torch.rand(8, 20, generator=torch.Generator().manual_seed(3))
     conv = normalise(net, x)
     twin = IFNetworkTwin(conv.weights, conv.biases)
+    phases = []
     res = simulate_if(
-        conv.weights, conv.biases, twin.first_current(x).detach().numpy(), steps=30, target="cpp_standalone"
+        conv.weights,
+        conv.biases,
+        twin.first_current(x).detach().numpy(),
+        steps=30,
+        target="cpp_standalone",
+        on_phase=lambda *a: phases.append(a),
     )
     for a, b in zip(twin.counts(x.double(), 30), res.counts):
         np.testing.assert_array_equal(a.numpy(), b)
+    assert phases == [("build", 0, 4), ("compile", 1, 4), ("simulate", 2, 4), ("read", 3, 4)]
+
+
+def test_simulate_if_reports_its_phases_in_order():
+    phases = []
+    ws, bs = [np.array([[0.6, 0.2]]), np.array([[1.0]])], [np.zeros(1), np.zeros(1)]
+    res = simulate_if(ws, bs, np.array([[0.8]]), steps=10, target="numpy", on_phase=lambda *a: phases.append(a))
+    assert phases == [("build", 0, 3), ("simulate", 1, 3), ("read", 2, 3)]
+    assert [c.tolist() for c in res.counts] == [[[8]], [[6]]]
 
 
 @pytest.mark.parametrize(

@@ -287,3 +287,122 @@ def test_mnist_spiking_presets_are_the_measured_script_settings(rule, preset, dt
     # digits: the same time grid, the rule's default parameters
     d = spiking_preset("digits", rule)
     assert "params" not in d and d["dt_ms"] == dt_ms
+
+
+# --- findable models: models/index.csv and convert --comparison -----------------------------------
+
+
+def _train_records(tasks, out):
+    """What the compare command passes to write_report: each training's result, rule and seed."""
+    return {
+        t.key: read_json(result_path(out, t.key))["result"] | {"rule": t.spec["rule"], "seed": t.spec["config"]["seed"]}
+        for t in tasks
+        if t.fn is train_task
+    }
+
+
+def test_model_index_lists_every_model_and_find_model_resolves_it(finished):
+    from bridges.compare.report import INDEX_FIELDS, find_model
+    from bridges.runs.rate import load_rate_model
+
+    cfg, tasks, out = finished
+    write_report(out, cfg, merge(tasks, out), _train_records(tasks, out), "compare --test", {})
+    lines = (out / "models" / "index.csv").read_text().splitlines()
+    assert lines[0] == ",".join(INDEX_FIELDS) and len(lines) == 3  # bp and fa, seed 0
+    for rule in ("bp", "fa"):
+        train = next(t for t in tasks if t.fn is train_task and t.spec["rule"] == rule)
+        entry = find_model(out, rule.upper(), 0)
+        assert entry["path"] == _model_dir(out, "rate", train.spec["config"])
+        assert (entry["family"], entry["dataset"], entry["key"]) == ("rate", "digits", entry["path"].name)
+        assert entry["clean_accuracy"] == read_json(entry["path"] / "DONE.json")["clean_accuracy"] > 0.8
+        assert load_rate_model(entry["path"])[1].rule == rule
+    with pytest.raises(
+        ValueError, match=r"no model of rule 'fa' and seed 3 .*; it holds: bp \(seed 0\); fa \(seed 0\)"
+    ):
+        find_model(out, "fa", 3)
+
+
+def test_model_index_is_rebuilt_not_appended(tmp_path):
+    from bridges.compare.report import find_model, model_index, write_model_index
+
+    records = {
+        "train-a": {"rule": "bp", "seed": 1, "model_dir": "models/rate-aaaa", "clean_accuracy": 0.9},
+        "train-b": {"rule": "stdp-association", "seed": 0, "model_dir": "models/spiking-bbbb", "clean_accuracy": 0.5},
+    }
+    write_model_index(tmp_path, model_index("iris", records))
+    assert find_model(tmp_path, "stdp-association", 0)["family"] == "spiking"
+    write_model_index(tmp_path, model_index("iris", {"train-a": records["train-a"]}))
+    assert (tmp_path / "models" / "index.csv").read_text() == (
+        "rule,family,seed,dataset,key,path,clean_accuracy\nbp,rate,1,iris,rate-aaaa,models/rate-aaaa,0.9\n"
+    )
+    with pytest.raises(ValueError, match="is not a folder"):
+        find_model(tmp_path / "missing", "bp", 1)
+    with pytest.raises(ValueError, match="has no models/index.csv"):
+        find_model(tmp_path / "models", "bp", 1)
+
+
+def _convert(argv):
+    from bridges.commands import convert
+
+    return convert.main([*argv, "--target", "numpy", "--n-brian", "12", "--steps", "4,8", "--device", "cpu"])
+
+
+def test_convert_takes_a_comparison_model_by_rule_and_seed(finished, tmp_path, capsys):
+    from bridges.compare.report import find_model, model_index, write_model_index
+
+    cfg, tasks, out = finished
+    write_model_index(out, model_index(cfg.dataset, _train_records(tasks, out)))
+    assert _convert(["--comparison", str(out), "--rule", "fa", "--seed", "0", "--out", str(tmp_path / "fa")]) == 0
+    result = json.loads((tmp_path / "fa" / "conversion.json").read_text())
+    assert result["model_dir"] == str(find_model(out, "fa", 0)["path"]) and result["rule"] == "fa"
+    assert "phase 3/3" in capsys.readouterr().err  # the Brian2 phases: build, simulate, read
+    assert _convert(["--comparison", str(out), "--rule", "fa", "--seed", "7", "--out", str(tmp_path / "x")]) == 2
+    assert "no model of rule 'fa' and seed 7" in capsys.readouterr().err
+    spiking = tmp_path / "spiking-comparison"
+    record = {"rule": "stdp-association", "seed": 0, "model_dir": "models/spiking-cccc", "clean_accuracy": 0.5}
+    write_model_index(spiking, model_index("digits", {"t": record}))
+    assert _convert(["--comparison", str(spiking), "--rule", "stdp-association", "--out", str(tmp_path / "y")]) == 2
+    assert "are spiking networks; convert takes a rate-based MLP" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+# --- progress: the comparison's work estimate ---------------------------------------------------------
+
+
+def test_work_estimate_weighs_tasks_by_expected_cost_and_learns_per_kind():
+    from bridges.compare.graph import WorkEstimate, compile_task, task_kind
+
+    cfg = _cfg(rules=("bp", "stdp-association"), seeds=(0, 1), epsilons=(0.0, 0.1), methods=("fgsm", "pgd"))
+    work = WorkEstimate(build_tasks(cfg))
+    by_kind = {}
+    for t in work.tasks:
+        by_kind.setdefault(task_kind(t), []).append(work.expected_s(t))
+    assert by_kind["compile spiking stdp-association"] == [pytest.approx(80.0)]  # one for both seeds
+    # a surrogate PGD attack on a spiking model costs seconds, a rate model's evaluation a tenth of one
+    assert (
+        max(by_kind["eval rate bp whitebox pgd"])
+        < 0.1
+        < 1
+        < min(by_kind["eval spiking stdp-association surrogate pgd"])
+    )
+    assert work.total_s == pytest.approx(sum(sum(v) for v in by_kind.values()))
+    # a compilation found in the project cache: its kind follows the measurement ...
+    compile_t = next(t for t in work.tasks if t.fn is compile_task)
+    train_bp = next(t for t in work.tasks if t.fn is train_task and t.spec["rule"] == "bp")
+    assert work.finish(compile_t, {"seconds": 2.0}) and not work.finish(compile_t, {"seconds": 2.0})
+    assert (work.done_s, work.n_done) == (2.0, 1)
+    # ... and, while it is the only measurement, so does every kind not measured yet (this machine's speed)
+    assert work.expected_s(train_bp) == pytest.approx(2.0 / 80.0 * 10 * 3.2 / 30)
+    work.finish(train_bp, {"seconds": 3.2 / 3})  # bp trains at its prior: the median factor is (1/40 + 1) / 2
+    other = next(t for t in work.tasks if t.fn is eval_task and t.spec["rule"] == "bp")
+    assert work.expected_s(other) == pytest.approx(0.085 * (2.0 / 80.0 + 1.0) / 2)
+
+
+def test_work_estimate_counts_tasks_finished_earlier_as_initial(finished):
+    from bridges.compare.graph import WorkEstimate
+
+    cfg, tasks, out = finished
+    work = WorkEstimate(tasks, out)
+    seconds = sum(read_json(result_path(out, t.key))["seconds"] for t in tasks)
+    assert work.n_done == len(tasks) and work.initial_s == work.done_s == pytest.approx(seconds)
+    assert work.total_s == pytest.approx(seconds)  # nothing left

@@ -124,3 +124,41 @@ def test_train_rate_script_end_to_end(tmp_path):
         cmd[:2] + ["--rule", "nope", "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=300
     )
     assert bad.returncode == 2 and "valid names: bp, fa, dfa" in bad.stderr
+
+
+def test_progress_callbacks_give_the_total_and_count_each_sample_once_across_a_resume(tmp_path):
+    cfg = _cfg(epochs=2)  # 400 training samples per epoch
+    starts, samples = [], []
+
+    def stop_after_first(row):
+        if row["epoch"] == 1:
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        train_rate(
+            cfg,
+            device="cpu",
+            checkpoint_dir=tmp_path,
+            on_start=lambda total, done: starts.append((total, done)),
+            on_batch=samples.append,
+            on_epoch=stop_after_first,
+        )
+    assert starts == [(800, 0)] and sum(samples) == 400 and len(samples) == 7  # ceil(400 / 64) batches
+    train_rate(
+        cfg,
+        device="cpu",
+        checkpoint_dir=tmp_path,
+        resume=True,
+        on_start=lambda total, done: starts.append((total, done)),
+        on_batch=samples.append,
+    )
+    assert starts == [(800, 0), (800, 400)] and sum(samples) == 800
+
+
+def test_train_rate_progress_bar_shows_the_total_over_all_epochs(tmp_path, capsys):
+    from bridges.commands import train_rate as command
+
+    argv = ["--rule", "fa", "--hidden", "16", "--epochs", "2", "--n-train", "100", "--n-test", "50"]
+    assert command.main([*argv, "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert "200/200" in err and "100%" in err  # 2 epochs x 100 samples, a total rather than a bare count

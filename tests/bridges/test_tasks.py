@@ -1,15 +1,22 @@
-"""The task engine: executors agree, dead workers are retried, finished tasks are never recomputed."""
+"""The task engine: executors agree, dead workers are retried, finished tasks are never recomputed,
+and a Ctrl-C ends the running tasks promptly without leaving a partial file."""
 
+import contextlib
 import json
+import logging
 import os
+import signal
 import sys
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import task_fns
 
-from bridges.tasks import TASK_THREADS, Task, run_tasks, seed_from_key, task_key
+import bridges.tasks
+from bridges.tasks import TASK_THREADS, TERMINATE_GRACE_S, Task, result_path, run_tasks, seed_from_key, task_key
 
 TESTS = str(Path(__file__).resolve().parent)
 
@@ -138,3 +145,99 @@ def test_keys_and_seeds_are_stable():
     assert task_key("train", {"b": 1, "a": 2}) == task_key("train", {"a": 2, "b": 1})
     assert task_key("train", {"a": 1}) != task_key("train", {"a": 2})
     assert seed_from_key("x") == int("2d711642", 16)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie has ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def _wait_gone(pids: list[int], timeout: float) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return [p for p in pids if _alive(p)]
+
+
+@contextlib.contextmanager
+def _ctrl_c_once_started(results_dir: Path, names: list[str]):
+    """Send SIGINT to this process (as a Ctrl-C does) once every task in ``names`` has started;
+    yields a dict that gets the time of the signal (``"sent"``) and the started tasks' pids."""
+    sent: dict = {}
+    stop = threading.Event()
+
+    def watch():
+        deadline = time.monotonic() + 180
+        files = [results_dir / "started" / n for n in names]
+        while not stop.is_set() and time.monotonic() < deadline:
+            if all(f.exists() for f in files):
+                sent["pids"] = [int(v) for f in files for v in f.read_text().split()]
+                sent["sent"] = time.monotonic()
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.02)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield sent
+    finally:
+        stop.set()
+        watcher.join()
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+@pytest.mark.parametrize("executor", ["sequential", "local", "ray"])
+def test_ctrl_c_ends_the_running_tasks_and_leaves_no_partial_file(tmp_path, executor, request):
+    """Two tasks wait inside an atomic write (a third waits for a worker); SIGINT: run_tasks raises
+    KeyboardInterrupt within seconds, every worker (and, for ``local``, the ``sleep`` each task
+    started) is gone, the writers' temporary files are removed, no result file exists and the
+    queued task never ran."""
+    if executor == "ray":
+        request.getfixturevalue("ray_env")
+    running = ["hang-0"] if executor == "sequential" else ["hang-0", "hang-1"]
+    child = executor == "local"  # the pool ends each worker's process group, children included
+    tasks = [Task(n, task_fns.hangs_while_writing, {"name": n, "child": child}) for n in running]
+    tasks.append(Task("queued", task_fns.random_numbers, {"name": "queued"}))
+    with _ctrl_c_once_started(tmp_path, running) as ctrl_c, pytest.raises(KeyboardInterrupt):
+        run_tasks(tasks, tmp_path, executor=executor, workers=2)
+    ended_after = time.monotonic() - ctrl_c["sent"]
+    assert ended_after < TERMINATE_GRACE_S + 5.0
+    workers = [p for p in ctrl_c["pids"] if p != os.getpid()]
+    assert _wait_gone(workers, timeout=10.0) == []
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.tmp")) == []
+    for name in running:
+        assert not (tmp_path / f"{name}.out").exists() and not result_path(tmp_path, name).exists()
+    assert _invocations(tmp_path)["queued"] == 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_ctrl_c_kills_a_local_worker_that_ignores_sigterm(tmp_path, monkeypatch, caplog):
+    """A worker stuck past the grace period is killed with its group; the temporary file it leaves
+    is removed by the main process."""
+    monkeypatch.setattr(bridges.tasks, "TERMINATE_GRACE_S", 1.0)
+    stuck = Task("stuck", task_fns.hangs_while_writing, {"name": "stuck", "child": True, "ignore_sigterm": True})
+    with (
+        caplog.at_level(logging.WARNING, logger="bridges.tasks"),
+        _ctrl_c_once_started(tmp_path, ["stuck"]) as ctrl_c,
+        pytest.raises(KeyboardInterrupt),
+    ):
+        run_tasks([stuck], tmp_path, executor="local", workers=1)
+    assert 1.0 <= time.monotonic() - ctrl_c["sent"] < 1.0 + 5.0
+    assert _wait_gone(ctrl_c["pids"], timeout=10.0) == []
+    assert list(tmp_path.rglob("*.tmp")) == [] and not (tmp_path / "stuck.out").exists()
+    assert "did not end within 1 s of SIGTERM" in caplog.text and "stuck.out" in caplog.text
+
+
+def test_local_workers_leave_the_terminal_process_group(tmp_path):
+    """A terminal's Ctrl-C goes to its foreground process group: only the main process gets it."""
+    tasks = [Task(f"g{i}", task_fns.process_group, {"i": i}) for i in range(2)]
+    records = run_tasks(tasks, tmp_path, executor="local", workers=2)
+    for r in records.values():
+        assert r["result"]["pgid"] == r["result"]["pid"] != os.getpgrp()
