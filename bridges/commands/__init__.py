@@ -53,7 +53,8 @@ def _usage(table: dict, prog: str) -> str:
     rows = "\n".join(f"  {name:<{width}}  {desc}" for name, (_, desc) in table.items())
     return (
         f"usage: {prog} <command> [options]\n\ncommands:\n{rows}\n\n"
-        f"`{prog} <command> --help` lists each command's options."
+        f"`{prog} <command> --help` lists each command's options; `--verbose` (any command) shows every "
+        "warning, the expected Brian2 ones included."
     )
 
 
@@ -72,6 +73,13 @@ def _dispatch(table: dict, argv: list[str], prog: str) -> int:
 
 
 def _run_module(module: str, argv: list[str], prog: str) -> int:
+    from bridges.quiet import quiet_expected_warnings
+
+    # --verbose (any command): show every warning and log line, the expected Brian2 ones included
+    verbose = "--verbose" in argv
+    argv = [a for a in argv if a != "--verbose"]
+    quiet_expected_warnings(verbose)
+
     def load_and_run(argv):
         with sigint_kept():  # Brian2 installs a SIGINT handler at import: Ctrl-C stays KeyboardInterrupt
             mod = importlib.import_module(module)  # inside run_main: a Ctrl-C while importing is handled too
