@@ -31,12 +31,21 @@ import functools
 import logging
 import os
 import shutil
+import signal
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import brian2 as b2
 from brian2.devices.device import runtime_device
+
+# Brian2 installs a SIGINT handler at import that stops a running runtime simulation early (the run
+# then returns a cut-short chunk) and that fails with TypeError when SIGINT was ignored by the parent
+# (a background job). A Ctrl-C must stay a KeyboardInterrupt here: put the previous handler back.
+_previous_sigint = getattr(signal.getsignal(signal.SIGINT), "previous_handler", None)
+if _previous_sigint is not None and threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGINT, _previous_sigint)
 
 __all__ = [
     "TARGETS",
