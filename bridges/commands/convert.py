@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from bridges.ann2snn import IFNetworkTwin, normalise, poisson_spikes
+from bridges.ann2snn import NORMALISATIONS, IFNetworkTwin, normalise, poisson_spikes
 from bridges.cli import fail, int_list
 from bridges.commands._common import DEVICE_HELP, Parser, device, one_line
 from bridges.compare.report import find_model
@@ -88,8 +88,8 @@ def main(argv=None, prog=None) -> int:
     p.add_argument(
         "--normalisation",
         default="percentile",
-        choices=["max", "percentile"],
-        help="weight normalisation: max, percentile",
+        choices=list(NORMALISATIONS),
+        help=f"weight normalisation: {', '.join(NORMALISATIONS)}",
     )
     p.add_argument("--percentile", type=float, default=99.9, help="activation percentile of percentile normalisation")
     p.add_argument("--n-norm", type=int, default=10000, help="training samples used for normalisation")

@@ -17,11 +17,7 @@ Attacks (each row says which):
   over input spike draws (expectation over transformation), the adversarial images then evaluated
   in Brian2.
 
-Example
--------
->>> cfg = CompareConfig(rules=("bp", "fa"), seeds=(0,), epsilons=(0.0, 0.1), methods=("fgsm",))
->>> len(build_tasks(cfg))  # 2 trainings + bp: 2 whitebox; fa: 2 whitebox + 2 transfer
-8
+Example: :mod:`bridges.compare` (the package docstring).
 """
 
 from __future__ import annotations
