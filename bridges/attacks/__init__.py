@@ -1,4 +1,4 @@
-"""White-box L-infinity adversarial attacks (FGSM, PGD) written in plain torch, plus batched evaluation.
+"""L-infinity adversarial attacks (FGSM, PGD, APGD, Square) written in plain torch, plus batched evaluation.
 
 The attacks perturb an input batch ``x`` of shape ``(N, ...)`` with labels ``y`` of shape ``(N,)`` inside
 the L-infinity ball of radius ``epsilon`` around ``x``, intersected with the valid input box
@@ -9,6 +9,12 @@ the L-infinity ball of radius ``epsilon`` around ``x``, intersected with the val
 * PGD: Madry, Makelov, Schmidt, Tsipras, Vladu (2018), "Towards Deep Learning Models Resistant to
   Adversarial Attacks", arXiv 1706.06083 -- a uniform random start in the ball, then ``steps`` signed-gradient
   steps, each projected back onto the ball and the input box.
+* APGD: Croce & Hein (2020), "Reliable evaluation of adversarial robustness with an ensemble of diverse
+  parameter-free attacks", arXiv 2003.01690 -- step-size schedule with checkpoints, momentum, restarts;
+  ``apgd-ce`` (cross-entropy) and ``apgd-dlr`` (targeted DLR loss); per-sample first misclassified point.
+* Square: Andriushchenko, Croce, Flammarion, Hein (2020), "Square Attack", arXiv 1912.00049 -- score-based
+  random search (no gradient), so it also reaches models whose gradients are masked; stochastic models
+  are searched under fixed draws (``fixed_noise``).
 
 Gradient source. ``model`` is what is attacked; the input gradient is taken through ``grad_model`` when
 given (any callable ``inputs -> logits``, called a *gradient source* here), else through ``model``. This is
@@ -30,8 +36,9 @@ Layout: :mod:`~bridges.attacks.registry` (the attack registry :data:`ATTACKS` an
 :mod:`~bridges.attacks.losses` (the attack objectives: :data:`LOSSES` is :data:`ratebased.losses.LOSSES`,
 the project's one loss registry, called with ``reduction="none"``), :mod:`~bridges.attacks.base` (input
 checks, eval mode, seeding), :mod:`~bridges.attacks.gradient` (input gradients, EOT averaging),
-:mod:`~bridges.attacks.fgsm_pgd` (the attacks) and :mod:`~bridges.attacks.evaluate` (batched
-crafting and scoring).
+:mod:`~bridges.attacks.fgsm_pgd` (FGSM, PGD), :mod:`~bridges.attacks.apgd` (APGD-CE, APGD-DLR and the
+DLR loss), :mod:`~bridges.attacks.square` (the Square attack; gradient-free) and
+:mod:`~bridges.attacks.evaluate` (batched crafting and scoring).
 
 Examples
 --------
@@ -47,6 +54,7 @@ True
 [0.0, 0.1]
 """
 
+from .apgd import apgd_ce, apgd_dlr, dlr_loss
 from .evaluate import accuracy, craft, robust_accuracy
 from .fgsm_pgd import fgsm, pgd
 from .gradient import EOT_MAX_ROWS, input_gradient
@@ -59,6 +67,7 @@ from .registry import (
     get_attack,
     register_attack,
 )
+from .square import square
 
 __all__ = [
     "GradientSource",
@@ -75,6 +84,10 @@ __all__ = [
     "input_gradient",
     "fgsm",
     "pgd",
+    "apgd_ce",
+    "apgd_dlr",
+    "dlr_loss",
+    "square",
     "craft",
     "accuracy",
     "robust_accuracy",

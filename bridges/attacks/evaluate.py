@@ -80,7 +80,8 @@ def _iter_adversarial(
 ) -> Iterator[tuple[float, slice, torch.Tensor, torch.Tensor]]:
     """Yield ``(epsilon, batch slice, x_adv batch, y batch)`` on the compute device, epsilon-major."""
     fn = get_attack(attack)
-    _check_attack_kwargs(attack, fn, {**attack_kw, "grad_model": grad_model})
+    extra = {} if grad_model is None else {"grad_model": grad_model}  # gradient-free attacks take none
+    _check_attack_kwargs(attack, fn, {**attack_kw, **extra})
     lo, hi = _check_range(attack_kw.get("input_range", (0.0, 1.0)))
     eps_list = _check_epsilons(epsilons, lo, hi)
     batch_size = _check_positive_int(batch_size, "batch_size")
@@ -97,7 +98,7 @@ def _iter_adversarial(
             kw = dict(attack_kw)
             if seed is not None:
                 kw["seed"] = _batch_seed(seed, b)
-            yield eps, sl, fn(model, xb, yb, eps, grad_model=grad_model, **kw), yb
+            yield eps, sl, fn(model, xb, yb, eps, **extra, **kw), yb
 
 
 def craft(

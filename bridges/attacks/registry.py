@@ -1,7 +1,8 @@
 """The attack registry, the types every attack shares, and the name checks of both registries.
 
 An attack is ``attack(model, x, y, epsilon, **kwargs) -> x_adv``; each attack module registers its
-own functions (:mod:`bridges.attacks.fgsm_pgd` registers ``fgsm`` and ``pgd``). The registry is a
+own functions (:mod:`bridges.attacks.fgsm_pgd` registers ``fgsm`` and ``pgd``, :mod:`bridges.attacks.apgd`
+``apgd-ce`` and ``apgd-dlr``, :mod:`bridges.attacks.square` ``square``). The registry is a
 :class:`ratebased.registry.Registry`, the project's one registry mechanism; its losses live in
 :data:`ratebased.losses.LOSSES` (see :mod:`bridges.attacks.losses`).
 
@@ -49,7 +50,7 @@ def register_attack(name: str, fn: AttackFn) -> None:
     Examples
     --------
     >>> sorted(ATTACKS)
-    ['fgsm', 'pgd']
+    ['apgd-ce', 'apgd-dlr', 'fgsm', 'pgd', 'square']
     """
     _check_new_entry("attack", name, fn)
     ATTACKS.register(name, fn)

@@ -400,9 +400,10 @@ def test_attack_works_inside_no_grad():
 def test_registries_reject_unknown_and_duplicate_names():
     # one loss registry for the project: the attack objectives and ratebased's training losses are the same
     assert LOSSES is ratebased.LOSSES
-    assert sorted(ATTACKS) == ["fgsm", "pgd"] and sorted(LOSSES) == ["ce", "margin", "mse"]
+    assert sorted(ATTACKS) == ["apgd-ce", "apgd-dlr", "fgsm", "pgd", "square"]
+    assert sorted(LOSSES) == ["ce", "margin", "mse"]
     assert get_attack("FGSM") is fgsm and get_loss("Margin") is attacks.margin_loss
-    with pytest.raises(ValueError, match=r"unknown attack 'cw'; valid names: fgsm, pgd$"):
+    with pytest.raises(ValueError, match=r"unknown attack 'cw'; valid names: fgsm, pgd, apgd-ce, apgd-dlr, square$"):
         get_attack("cw")
     with pytest.raises(ValueError, match=r"unknown loss 'hinge'; valid names: ce, mse, margin$"):
         get_loss("hinge")
