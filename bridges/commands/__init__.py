@@ -9,7 +9,7 @@ are thin wrappers around these modules.
 ``bioplausible train-rate``  one rate-based (torch) training run
 ``bioplausible train-spiking``  one spiking (Brian2) training run
 ``bioplausible convert``    ANN-to-SNN conversion of a trained rate model
-``bioplausible bench rate|spiking|executors``  benchmarks
+``bioplausible bench rate|spiking|twin|executors``  benchmarks
 ==========================  =================================================================
 
 Every subcommand runs through :func:`bridges.cli.run_main`: a mistake is one ``error: ...`` line
@@ -38,12 +38,13 @@ SUBCOMMANDS = {
     "train-rate": ("bridges.commands.train_rate", "one rate-based (torch) training run"),
     "train-spiking": ("bridges.commands.train_spiking", "one spiking (Brian2) training run"),
     "convert": ("bridges.commands.convert", "ANN-to-SNN conversion of a trained rate model"),
-    "bench": (None, "benchmarks: bench rate | bench spiking | bench executors"),
+    "bench": (None, "benchmarks: bench rate | bench spiking | bench twin | bench executors"),
 }
 #: ``bioplausible bench <name>`` -> module
 BENCHMARKS = {
     "rate": ("bridges.commands.bench_rate", "epoch time of every rate rule relative to BP"),
     "spiking": ("bridges.commands.bench_spiking", "naive per-sample Brian2 loop vs the chunked standalone engine"),
+    "twin": ("bridges.commands.bench_twin", "snntorch twin (compiled kernels vs step loop) vs Brian2: samples/s"),
     "executors": ("bridges.commands.bench_executors", "sequential vs process-pool wall time of the comparison"),
 }
 

@@ -50,7 +50,8 @@ from .dynamics import (
     refractory_steps,
     simulate,
 )
-from .module import FlattenedInput, SpikingNetworkTwin, build_twin
+from .module import ENGINES, FlattenedInput, SpikingNetworkTwin, build_twin
+from .rate_approx import LayerCalibration, RateApproximation, calibrate, fidelity, rate_approximation
 from .replay import Brian2SpikeRun, brian2_numpy_input_spikes, brian2_run_from_spikes
 from .weights import (
     WEIGHT_UNIT_MV,
@@ -81,6 +82,12 @@ __all__ = [
     "FlattenedInput",
     "to_rate_mlp",
     "rate_mlp_to_state",
+    "ENGINES",
+    "RateApproximation",
+    "LayerCalibration",
+    "rate_approximation",
+    "calibrate",
+    "fidelity",
     "Brian2SpikeRun",
     "brian2_run_from_spikes",
     "brian2_numpy_input_spikes",

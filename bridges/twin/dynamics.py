@@ -70,6 +70,10 @@ __all__ = [
     "excite_matmul",
     "TwinDynamics",
     "simulate",
+    "simulate_layers",
+    "kernels_apply",
+    "poisson_raster",
+    "poisson_sampler",
 ]
 
 _MV = 1e-3  # float(brian2.mV): the factor Brian2 applies to every mV number (same rounding)
@@ -284,3 +288,207 @@ def simulate(
             for l in range(len(v)):
                 traces[l].append(v[l].detach())
     return counts, [torch.stack(tr, dim=1) for tr in traces] if record_v else []
+
+
+# ----------------------------------------------------------------------------- Poisson draws
+def poisson_raster(p: Tensor, steps: int, generator: torch.Generator | None = None) -> Tensor:
+    """Bernoulli spike trains ``(N, steps, n)`` uint8: every input ``i`` of sample ``b`` spikes in each
+    step independently with probability ``p[b, i]`` (``p >= 1``: every step).
+
+    Drawn by geometric gap skipping: the gap to the next spike is ``floor(log(u) / log(1 - p))``,
+    ``u`` uniform in ``(0, 1]``, which has the distribution of a ``[u < p]`` draw per step but costs
+    one random number per spike (plus one per input) instead of one per input and step: the inputs
+    of the networks here spike in a few percent of the steps. With the compiled kernels
+    (:mod:`bridges.twin.kernels`), one 63-bit seed is drawn from ``generator`` (torch's global CPU
+    generator if None) and every row gets its own counter-based stream; without them, the uniforms
+    come from ``generator`` itself (other draws, same distribution). Deterministic given the
+    generator state; ``p`` is used in float64 on the CPU, so the draws are the same for every dtype
+    and device. :func:`poisson_sampler` draws the same rows in pieces.
+
+    Example
+    -------
+    >>> s = poisson_raster(torch.tensor([[0.0, 0.2, 1.0]]), 1000, torch.Generator().manual_seed(0))
+    >>> s.shape, s[0, :, 0].sum().item(), s[0, :, 2].sum().item(), 150 < s[0, :, 1].sum().item() < 250
+    (torch.Size([1, 1000, 3]), 0, 1000, True)
+    """
+    return poisson_sampler(p, steps, generator)(0, int(p.shape[0]))
+
+
+def poisson_sampler(p: Tensor, steps: int, generator: torch.Generator | None = None) -> Callable[[int, int], Tensor]:
+    """``rows(r0, r1)`` -> the spike trains of rows ``r0:r1`` of :func:`poisson_raster` ``(p, steps,
+    generator)`` (the generator is read once, now), so that a batch can be simulated piece by piece."""
+    from . import kernels
+
+    q = p.detach().to("cpu", torch.float64)
+    if q.dim() != 2:
+        raise ValueError(f"p must have shape (N, n_inputs), got {tuple(q.shape)}")
+    if kernels.available():
+        seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator, dtype=torch.int64))
+        return lambda r0, r1: kernels.poisson_raster(q[r0:r1], steps, seed, row0=r0)
+    full = _torch_poisson_raster(q, steps, generator)
+    return lambda r0, r1: full[r0:r1]
+
+
+def _torch_poisson_raster(q: Tensor, steps: int, generator: torch.Generator | None) -> Tensor:
+    rows, n = q.shape
+    out = torch.zeros((rows, steps, n), dtype=torch.uint8)
+    flat = q.reshape(-1)
+    idx = torch.nonzero(flat > 0).flatten()
+    log_q = torch.log1p(-flat[idx].clamp(max=1.0))  # -inf for p >= 1: gap 0
+    pos = torch.full_like(idx, -1)
+    while idx.numel():
+        u = 1.0 - torch.rand(idx.numel(), generator=generator, dtype=torch.float64)  # (0, 1]
+        gap = torch.floor(torch.log(u) / log_q).clamp(max=float(steps))
+        pos = pos + 1 + gap.to(torch.int64)
+        keep = pos < steps
+        idx, pos, log_q = idx[keep], pos[keep], log_q[keep]
+        out[idx // n, pos, idx % n] = 1
+    return out
+
+
+# ----------------------------------------------------------------------------- layer-by-layer engine
+def kernels_apply(dyn: TwinDynamics) -> bool:
+    """Whether :func:`simulate_layers` can run ``dyn``: the compiled kernels exist and every
+    projection comes from the input or an earlier layer (feed-forward within a step)."""
+    from . import kernels
+
+    ordered = all(src < l for l, srcs in enumerate(dyn.sources) for src in srcs)
+    return ordered and kernels.available()
+
+
+class _Plan:
+    """One run of :func:`simulate_layers`: the layers, their weights and the input raster."""
+
+    def __init__(self, dyn, weights, thresholds, raster, sequential, kind, threads):
+        self.dyn, self.weights, self.thresholds = dyn, weights, thresholds
+        self.raster, self.sequential, self.kind, self.threads = raster, sequential, kind, threads
+
+    @staticmethod
+    def consts(d: _LayerDyn) -> tuple[float, ...]:
+        return (d.A, d.e, d.B, d.v_rest, d.v_reset, d.v_floor, d.w_inh)
+
+    def forward(self, *, tape: bool, record_v: bool):
+        from . import kernels
+
+        runs = []
+        for l, d in enumerate(self.dyn.layers):
+            sources = [
+                (self.raster if src < 0 else runs[src].spikes, w)
+                for src, w in zip(self.dyn.sources[l], self.weights[l])
+            ]
+            runs.append(
+                kernels.layer_forward(
+                    consts=self.consts(d),
+                    R=d.R,
+                    sequential=self.sequential,
+                    thr=self.thresholds[l],
+                    sources=sources,
+                    steps=self.dyn.steps,
+                    record_v=record_v,
+                    tape=tape,
+                    threads=self.threads,
+                )
+            )
+        dtype = self.thresholds[0].dtype
+        return runs, [r.counts.to(dtype) for r in runs]
+
+    def backward(self, runs, g_counts) -> Tensor | None:
+        from . import kernels
+
+        down: list[Tensor | None] = [None] * len(runs)
+        g_in = None
+        P = self.dyn.steps_present
+        for l in reversed(range(len(runs))):
+            if g_counts[l] is None and down[l] is None:
+                continue
+            # a layer fed only by a Poisson input needs the sum of its input gradient over the steps
+            only_rate_input = self.kind == "rate" and all(src < 0 for src in self.dyn.sources[l])
+            gexc = kernels.layer_backward(
+                consts=self.consts(self.dyn.layers[l]),
+                inv_width=self.dyn.inv_width,
+                thr=self.thresholds[l],
+                run=runs[l],
+                g_count=g_counts[l],
+                g_down=down[l],
+                sum_steps=P if only_rate_input else None,
+                threads=self.threads,
+            )
+            if only_rate_input:
+                for w in self.weights[l]:
+                    part = gexc @ w.detach().to(gexc.dtype).T
+                    g_in = part if g_in is None else g_in + part
+                continue
+            B, T, n = gexc.shape
+            flat = gexc.reshape(B * T, n)
+            for src, w in zip(self.dyn.sources[l], self.weights[l]):
+                w = w.detach().to(gexc.dtype)
+                if src >= 0:
+                    if down[src] is None:
+                        down[src] = (flat @ w.T).reshape(B, T, -1)
+                    else:
+                        down[src].view(B * T, -1).addmm_(flat, w.T)
+                elif self.kind is not None:
+                    part = gexc[:, :P].sum(dim=1) @ w.T if self.kind == "rate" else gexc[:, :P] @ w.T
+                    g_in = part if g_in is None else g_in + part
+        return g_in
+
+
+class _KernelRun(torch.autograd.Function):
+    """Autograd around :meth:`_Plan.forward`: gradients reach the input drive (Poisson probabilities
+    through the straight-through estimator, or given spike trains)."""
+
+    @staticmethod
+    def forward(ctx, plan, drive):
+        runs, counts = plan.forward(tape=True, record_v=False)
+        ctx.plan, ctx.runs = plan, runs
+        ctx.set_materialize_grads(False)
+        return tuple(counts)
+
+    @staticmethod
+    def backward(ctx, *g_counts):
+        g = ctx.plan.backward(ctx.runs, g_counts)
+        ctx.runs = None
+        return None, (None if g is None else g.to(ctx.plan.drive_dtype))
+
+
+def simulate_layers(
+    dyn: TwinDynamics,
+    weights: list[list[Tensor]],
+    thresholds: list[Tensor],
+    raster: Tensor,
+    *,
+    drive: Tensor | None = None,
+    kind: str | None = None,
+    sequential: bool = False,
+    record_v: bool = False,
+    threads: int | None = None,
+) -> tuple[list[Tensor], list[Tensor]]:
+    """The twin's dynamics layer by layer over all steps with the compiled kernels (CPU).
+
+    Same semantics as :func:`simulate` (``sequential`` picks the summation), computed in the dtype
+    of ``thresholds``: each layer runs over every step at once, since within a step a layer only
+    sees its own state and the spikes of the input and of earlier layers (:mod:`bridges.twin.kernels`).
+
+    Parameters
+    ----------
+    weights : per layer, one ``(n_pre, n_l)`` tensor per entry of ``dyn.sources[l]`` (volts)
+    thresholds : per layer ``(n_l,)`` (volts)
+    raster : ``(N, steps_present, n_in)`` uint8 input spikes
+    drive, kind : the differentiable input: ``kind="rate"``, ``drive`` the spike probabilities
+        ``(N, n_in)`` (straight-through: ``d s_t / d p = 1`` in every step ``t < steps_present``), or
+        ``kind="spikes"``, ``drive`` the spike trains ``(N, steps_present, n_in)``; gradients are
+        computed only when ``drive`` requires them
+    record_v : also return ``v`` after every step, ``(N, steps, n_l)`` per layer
+
+    Returns
+    -------
+    counts : list of ``(N, n_l)`` tensors, traces : list (empty unless ``record_v``)
+    """
+    plan = _Plan(dyn, weights, thresholds, raster.to(torch.uint8).contiguous(), sequential, kind, threads)
+    if drive is not None and drive.requires_grad and torch.is_grad_enabled() and not record_v:
+        if kind not in ("rate", "spikes"):
+            raise ValueError(f"kind must be 'rate' or 'spikes' with a drive, got {kind!r}")
+        plan.drive_dtype = drive.dtype
+        return list(_KernelRun.apply(plan, drive)), []
+    runs, counts = plan.forward(tape=False, record_v=record_v)
+    return counts, ([r.v for r in runs] if record_v else [])

@@ -12,11 +12,13 @@ input and step), so the twin cannot see those draws; to compare both on identica
 :meth:`SpikingNetworkTwin.run_spikes` runs the twin on the same trains.
 The differentiable :meth:`SpikingNetworkTwin.forward` encodes features ``x`` in [0, 1] like
 :mod:`spiking.encoders` (``rate = x * max_rate_hz`` or the ``total_rate_hz`` normalisation), draws
-``s = [u < p]``, ``p = rate * dt``, ``u ~ U(0, 1)`` from a torch generator, and passes the gradient
-of the expectation ``E[s] = p`` (straight-through: ``s + p - stop_grad(p)``, forward value exactly
-0/1, ``ds/dp = 1``). Averaging the output over ``n_draws`` spike draws is expectation over
-transformation (Athalye et al. 2018, "Synthesizing Robust Adversarial Examples", arXiv 1707.07397).
-Without ``generator``/``seed`` the draws come from torch's global CPU generator, which is what
+a spike in every input and step with probability ``p = rate * dt`` (Bernoulli, as Brian2's
+``rand() < rate * dt``; drawn by geometric gap skipping from a torch generator,
+:func:`bridges.twin.dynamics.poisson_raster`), and passes the gradient of the expectation
+``E[s] = p`` (straight-through: ``s + p - stop_grad(p)``, forward value exactly 0/1, ``ds/dp = 1``).
+Averaging the output over ``n_draws`` spike draws is expectation over transformation (Athalye et
+al. 2018, "Synthesizing Robust Adversarial Examples", arXiv 1707.07397).
+Without ``generator``/``seed`` the draws start from torch's global CPU generator, which is what
 :mod:`bridges.attacks` seeds: ``fgsm(twin, x, y, eps, eot_samples=k, seed=s)`` attacks the spiking
 network white-box (``functools.partial(twin, n_draws=m)`` batches ``m`` draws per pass).
 
@@ -60,10 +62,24 @@ from spiking.config import NetworkConfig
 from spiking.encoders import latency_steps
 from spiking.state import layer_names
 
-from .dynamics import _MS, _MV, TwinDynamics, _brian2_order, _layer_dyn, _resolve_summation, simulate
+from .dynamics import (
+    _MS,
+    _MV,
+    TwinDynamics,
+    _brian2_order,
+    _layer_dyn,
+    _resolve_summation,
+    kernels_apply,
+    poisson_sampler,
+    simulate,
+    simulate_layers,
+)
 from .weights import LayerSpec, export_spiking_weights, import_spiking_weights
 
-__all__ = ["SpikingNetworkTwin", "build_twin", "FlattenedInput"]
+__all__ = ["SpikingNetworkTwin", "build_twin", "FlattenedInput", "ENGINES"]
+
+#: How the twin runs its dynamics (see :class:`SpikingNetworkTwin`).
+ENGINES = ("auto", "kernels", "steps")
 
 
 # ----------------------------------------------------------------------------- the twin
@@ -84,9 +100,21 @@ class SpikingNetworkTwin(nn.Module):
     sg_width_mV : float, optional
         Width of the surrogate gradient (``u = (v - threshold) / width``); default: the
         spiking-local rule's ``sg_width_mV``, 2 mV for the STDP rule.
+    engine : {"auto", "kernels", "steps"}
+        ``"kernels"``: every layer over all steps at once in compiled C (CPU, event-driven input;
+        :mod:`bridges.twin.kernels`); ``"steps"``: the torch step loop :func:`~bridges.twin.dynamics.simulate`
+        (any device; the reference formulation); ``"auto"``: the kernels on the CPU when they compile,
+        else the step loop. Both give the same spikes (``"sequential"``: the same bits).
 
-    Small networks run fastest with ``torch.set_num_threads(1)`` (tensors of a few hundred
-    elements per step; intra-op threads only add overhead).
+    Speed: the ``"kernels"`` engine runs each layer over all steps in compiled C, event-driven in
+    the presynaptic spikes, the samples of a batch split over ``torch.get_num_threads()`` threads
+    (for the 784-400-400-10 network, 200 steps: ~20x the step loop; ``bioplausible bench twin``
+    measures it). The step loop runs fastest with ``torch.set_num_threads(1)`` (tensors of a few
+    hundred elements per step; intra-op threads only add overhead, and much more on a loaded
+    machine). Gradients: with the kernels, the gradient of the spike function stays in the twin's
+    dtype (the step loop's passes through float32 in snntorch's fast sigmoid) and in
+    ``"sequential"`` summation equals the ``"matmul"`` one (the step loop's sequential excitation
+    gives no gradient to inputs silent in the whole batch at a step, nor its inhibition to ``k``).
 
     Shapes
     ------
@@ -102,8 +130,11 @@ class SpikingNetworkTwin(nn.Module):
         dtype: torch.dtype = torch.float64,
         summation: str = "matmul",
         sg_width_mV: float | None = None,
+        engine: str = "auto",
     ) -> None:
         super().__init__()
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}; valid: {list(ENGINES)}")
         if dtype not in (torch.float64, torch.float32):
             raise ValueError(f"dtype must be torch.float64 (exact) or torch.float32, got {dtype}")
         if list(layers) != layer_names(config):
@@ -118,6 +149,7 @@ class SpikingNetworkTwin(nn.Module):
         self.config = config
         self.dtype = dtype
         self.summation = str(summation).lower()
+        self.engine = engine
         self.names = list(layers)
         self._specs = dict(layers)
         excite, inhibit = _resolve_summation(summation)
@@ -151,6 +183,17 @@ class SpikingNetworkTwin(nn.Module):
     def device(self) -> torch.device:
         return getattr(self, self._state_keys[0]).device
 
+    def _volt_state(self) -> tuple[list[list[Tensor]], list[Tensor]]:
+        """Weights and thresholds in volts and ``dtype``, converted once per state (the cache key is
+        every buffer's storage and version, so ``load_state_dict``, ``.to()`` or an in-place edit
+        renew it)."""
+        key = tuple((t.data_ptr(), t._version, t.device, t.dtype) for t in self.buffers())
+        cached = getattr(self, "_volt_cache", None)
+        if cached is None or cached[0] != key:
+            cached = (key, self._weights_volt(), self._thresholds())
+            self._volt_cache = cached
+        return cached[1], cached[2]
+
     def _weights_volt(self) -> list[list[Tensor]]:
         return [
             [(getattr(self, f"W_{q}_{spec.name}") * _MV).to(self.dtype) for q in pres]
@@ -168,20 +211,78 @@ class SpikingNetworkTwin(nn.Module):
             out.append((dyn.v_thresh + theta * _MV).to(self.dtype))
         return out
 
+    def uses_kernels(self) -> bool:
+        """Whether runs go through the compiled layer kernels (``engine``, device, compiler)."""
+        if self.engine == "steps" or self.device.type != "cpu":
+            if self.engine == "kernels":
+                raise ValueError(f"engine='kernels' runs on the CPU only; the twin is on {self.device}")
+            return False
+        ok = kernels_apply(self.dynamics)
+        if self.engine == "kernels" and not ok:
+            raise ValueError("engine='kernels' needs a C compiler (see bridges.twin.kernels); use engine='auto'")
+        return ok
+
+    #: bytes of the largest per-layer array (``samples x steps x neurons``) of one kernel piece: a batch
+    #: runs in pieces of at most this size, so buffers stay in the allocator's reuse range
+    PIECE_BYTES = 16 << 20
+
     def _simulate(
-        self, n: int, input_at: Callable[[int], Tensor], record_v: bool = False
+        self,
+        rows: Callable[[int, int], Tensor],
+        n: int,
+        drive: Tensor | None = None,
+        kind: str | None = None,
+        record_v: bool = False,
     ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        counts, traces = simulate(
-            self.dynamics,
-            self._weights_volt(),
-            self._thresholds(),
-            n,
-            input_at,
-            record_v=record_v,
-            dtype=self.dtype,
-            device=self.device,
-        )
+        """Run ``n`` samples whose input spikes ``rows(r0, r1)`` gives (uint8 ``(r1 - r0, steps_present,
+        n_in)``); ``drive`` is what gradients reach: the spike probabilities ``(n, n_in)`` (``kind="rate"``,
+        straight-through) or the spike trains themselves (``kind="spikes"``)."""
+        if not self.uses_kernels():
+            raster = rows(0, n)
+            counts, traces = simulate(
+                self.dynamics,
+                self._weights_volt(),
+                self._thresholds(),
+                n,
+                self._input_at(raster, drive, kind),
+                record_v=record_v,
+                dtype=self.dtype,
+                device=self.device,
+            )
+            return dict(zip(self.names, counts)), (dict(zip(self.names, traces)) if record_v else {})
+        weights, thresholds = self._volt_state()
+        per_sample = self.steps * max(self.config.layer_sizes) * torch.finfo(self.dtype).bits // 8
+        piece = max(1, self.PIECE_BYTES // per_sample)
+        parts = []
+        for r0 in range(0, n, piece):
+            r1 = min(n, r0 + piece)
+            parts.append(
+                simulate_layers(
+                    self.dynamics,
+                    weights,
+                    thresholds,
+                    rows(r0, r1),
+                    drive=None if drive is None else drive[r0:r1],
+                    kind=kind,
+                    sequential=self.summation == "sequential",
+                    record_v=record_v,
+                )
+            )
+        if not parts:
+            empty = [torch.zeros((0, m), dtype=self.dtype) for m in self.config.layer_sizes]
+            parts = [(empty, [torch.zeros((0, self.steps, m), dtype=self.dtype) for m in self.config.layer_sizes])]
+        counts = [torch.cat([c[l] for c, _ in parts]) for l in range(len(self.names))]
+        traces = [torch.cat([t[l] for _, t in parts]) for l in range(len(self.names))] if record_v else []
         return dict(zip(self.names, counts)), (dict(zip(self.names, traces)) if record_v else {})
+
+    def _input_at(self, raster: Tensor, drive: Tensor | None, kind: str | None) -> Callable[[int], Tensor]:
+        if kind == "spikes" and drive is not None:
+            return lambda t: drive[:, t, :]
+        hard = raster.to(device=self.device)
+        if kind == "rate" and drive is not None:
+            st = drive - drive.detach()  # straight-through: value 0/1, gradient of E[s] = p
+            return lambda t: hard[:, t, :].to(self.dtype) + st
+        return lambda t: hard[:, t, :].to(self.dtype)
 
     # -------------------------------------------------------------- public API
     def check_spikes(self, input_spikes: Tensor) -> Tensor:
@@ -206,14 +307,16 @@ class SpikingNetworkTwin(nn.Module):
         Differentiable with respect to ``input_spikes`` (if it requires grad) through the surrogate.
         """
         s = self.check_spikes(input_spikes)
-        return self._simulate(s.shape[0], lambda t: s[:, t, :])[0]
+        hard = (s.detach() != 0).to(device="cpu", dtype=torch.uint8)
+        return self._simulate(lambda r0, r1: hard[r0:r1], len(s), s, "spikes")[0]
 
     @torch.no_grad()
     def membrane_traces(self, input_spikes: Tensor) -> dict[str, Tensor]:
         """Membrane potentials in volts, ``(N, steps_per_sample, n_layer)`` per layer, at the end of
         every step (after resets: what a Brian2 ``StateMonitor`` records), for given input trains."""
         s = self.check_spikes(input_spikes)
-        return self._simulate(s.shape[0], lambda t: s[:, t, :], record_v=True)[1]
+        hard = (s != 0).to(device="cpu", dtype=torch.uint8)
+        return self._simulate(lambda r0, r1: hard[r0:r1], len(s), record_v=True)[1]
 
     def check_features(self, x: Tensor) -> Tensor:
         """Flatten ``(N, ...)`` features to ``(N, n_in)`` in ``dtype``; they must be finite, in [0, 1]."""
@@ -251,26 +354,24 @@ class SpikingNetworkTwin(nn.Module):
             rates = torch.minimum(feats * scale, torch.full_like(feats, float(cfg.max_rate_hz)))
         return self.dt_s * rates
 
-    def _input_fn(self, x: Tensor, n_draws: int, generator: torch.Generator | None) -> tuple[int, Callable]:
+    def _draw(
+        self, x: Tensor, n_draws: int, generator: torch.Generator | None
+    ) -> tuple[Callable[[int, int], Tensor], int, Tensor | None]:
+        """Input spikes of ``n_draws`` draws of ``x`` (draw-major: row ``d * N + i``) as ``rows(r0, r1)``
+        -> uint8 ``(r1 - r0, steps_present, n_in)``, the number of rows, and the spike probabilities
+        they are drawn with (None for latency codes: no gradient)."""
         if self.config.encoding == "latency":
             if x.requires_grad:
                 raise ValueError(
                     "latency encoding is not differentiable in x (the spike step is a step function "
                     "of the feature); use encoding='poisson' or attack the rate model (to_rate_mlp)"
                 )
-            steps = torch.as_tensor(
-                latency_steps(self.check_features(x).cpu().numpy(), self.steps_present), device=self.device
-            ).repeat(n_draws, 1)
-            return steps.shape[0], lambda t: (steps == t).to(self.dtype)
-        p = self.spike_probability(x).repeat(n_draws, 1)  # draw-major: row d * N + i
-        p_cpu = p.detach().cpu().double()
-
-        def draw(t: int) -> Tensor:
-            u = torch.rand(p_cpu.shape, generator=generator, dtype=torch.float64)
-            hard = (u < p_cpu).to(device=self.device, dtype=self.dtype)
-            return hard + (p - p.detach())  # straight-through: value 0/1, gradient of E[s] = p
-
-        return p.shape[0], draw
+            steps = torch.as_tensor(latency_steps(self.check_features(x).cpu().numpy(), self.steps_present))
+            steps = steps.repeat(n_draws, 1)
+            grid = torch.arange(self.steps_present)[None, :, None]
+            return lambda r0, r1: (steps[r0:r1, None, :] == grid).to(torch.uint8), len(steps), None
+        p = self.spike_probability(x).repeat(n_draws, 1)
+        return poisson_sampler(p, self.steps_present, generator), len(p), p
 
     @staticmethod
     def _generator(generator: torch.Generator | None, seed: int | None) -> torch.Generator | None:
@@ -284,9 +385,9 @@ class SpikingNetworkTwin(nn.Module):
         """Input spike trains ``(N, steps_present, n_in)`` of features ``x``: Poisson draws
         ``[u < dt * rate]`` (the same draws :meth:`forward` makes with the same generator state and
         ``n_draws=1``), or Brian2's latency code (deterministic). Straight-through differentiable."""
-        gen = self._generator(generator, seed)
-        n, fn = self._input_fn(x, 1, gen)
-        return torch.stack([fn(t) for t in range(self.steps_present)], dim=1)
+        rows, n, p = self._draw(x, 1, self._generator(generator, seed))
+        hard = rows(0, n).to(device=self.device, dtype=self.dtype)
+        return hard if p is None else hard + (p - p.detach())[:, None, :]  # straight-through
 
     def forward(
         self, x: Tensor, *, generator: torch.Generator | None = None, seed: int | None = None, n_draws: int = 1
@@ -300,15 +401,15 @@ class SpikingNetworkTwin(nn.Module):
         if not (isinstance(n_draws, int) and n_draws >= 1):
             raise ValueError(f"n_draws must be a positive int, got {n_draws!r}")
         n = x.shape[0] if isinstance(x, Tensor) and x.dim() >= 1 else 0
-        b, fn = self._input_fn(x, n_draws, self._generator(generator, seed))
-        out = self._simulate(b, fn)[0][self.names[-1]]
+        rows, b, p = self._draw(x, n_draws, self._generator(generator, seed))
+        out = self._simulate(rows, b, p, "rate")[0][self.names[-1]]
         return out.reshape(n_draws, n, -1).mean(dim=0)
 
     def extra_repr(self) -> str:
         sizes = (self.n_in, *self.config.layer_sizes)
         return (
             f"rule={self.config.rule!r}, sizes={sizes}, steps={self.steps} (present {self.steps_present}), "
-            f"dt_ms={self.config.sim.dt_ms}, dtype={self.dtype}, summation={self.summation!r}"
+            f"dt_ms={self.config.sim.dt_ms}, dtype={self.dtype}, summation={self.summation!r}, engine={self.engine!r}"
         )
 
 
@@ -320,6 +421,7 @@ def build_twin(
     summation: str = "matmul",
     sg_width_mV: float | None = None,
     device: torch.device | str | None = None,
+    engine: str = "auto",
 ) -> SpikingNetworkTwin:
     """The :class:`SpikingNetworkTwin` of ``config`` with the frozen ``state`` (weights, thresholds,
     readouts).
@@ -334,7 +436,12 @@ def build_twin(
     True
     """
     twin = SpikingNetworkTwin(
-        config, import_spiking_weights(config, state), dtype=dtype, summation=summation, sg_width_mV=sg_width_mV
+        config,
+        import_spiking_weights(config, state),
+        dtype=dtype,
+        summation=summation,
+        sg_width_mV=sg_width_mV,
+        engine=engine,
     )
     return twin if device is None else twin.to(device)
 

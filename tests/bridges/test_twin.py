@@ -27,6 +27,7 @@ from bridges.twin import (
     refractory_steps,
     to_rate_mlp,
 )
+from bridges.twin.kernels import available as kernels_available
 from spiking.config import NetworkConfig
 from spiking.encoders import poisson_rates
 from spiking.model import SpikingClassifier, chunk_seed
@@ -513,3 +514,132 @@ def test_old_name_spikingtwin_is_a_deprecated_alias():
 
     with pytest.warns(DeprecationWarning, match=r"bridges.twin.SpikingTwin is deprecated; use .*SpikingNetworkTwin"):
         assert bridges.twin.SpikingTwin is bridges.twin.SpikingNetworkTwin
+
+
+# ----------------------------------------------------------------------------- compiled kernels vs the step loop
+needs_kernels = pytest.mark.skipif(not kernels_available(), reason="no C compiler: the twin runs its torch step loop")
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def _engines(dtype, summation="matmul"):
+    cfg = _skip_cfg()
+    state = _state(cfg)
+    return tuple(build_twin(cfg, state, dtype=dtype, summation=summation, engine=e) for e in ("kernels", "steps"))
+
+
+@needs_kernels
+@pytest.mark.parametrize("summation", sorted(SUMMATIONS))
+@pytest.mark.parametrize("dtype", sorted(DTYPES))
+def test_kernel_engine_gives_the_step_loops_spikes_and_membranes(dtype, summation):
+    """The layer-by-layer kernels and the per-step torch loop, on the skip network (two pathways
+    into ``out``, inhibition floor, refractoriness): identical spike counts in every layer, membranes
+    bit-identical with ``sequential`` (the Brian2 order) and within summation rounding with ``matmul``."""
+    fast, ref = _engines(DTYPES[dtype], summation)
+    assert fast.uses_kernels() and not ref.uses_kernels()
+    spikes = torch.as_tensor(_spikes(n=16, seed=4))
+    got, want = fast.run_spikes(spikes), ref.run_spikes(spikes)
+    assert int(want["out"].sum()) >= 10 and int(want["h2"].sum()) >= 10
+    for layer in want:
+        assert got[layer].dtype == DTYPES[dtype]
+        torch.testing.assert_close(got[layer], want[layer], rtol=0, atol=0, msg=layer)
+    v_fast, v_ref = fast.membrane_traces(spikes), ref.membrane_traces(spikes)
+    tol = 0.0 if summation == "sequential" and dtype == "float64" else (1e-12 if dtype == "float64" else 1e-5)
+    for layer in v_ref:
+        assert float((v_fast[layer] - v_ref[layer]).abs().max()) <= tol, layer  # volts
+
+
+def _assert_gradients_agree(fast, ref):
+    """Kernel vs step-loop gradients. The step loop's spike function is snntorch's fast sigmoid, whose
+    forward returns float32, so its gradient passes through float32 at every spike node (~1e-8
+    relative) even in a float64 twin; the kernels stay in the twin's dtype. Tolerances: 1e-6 of the
+    largest entry plus 1e-4 relative (float32 rounding accumulated over 40 steps and 3 layers)."""
+    torch.testing.assert_close(fast, ref, rtol=1e-4, atol=1e-6 * float(ref.abs().max()))
+
+
+@needs_kernels
+@pytest.mark.parametrize("grad", [False, True], ids=["no-grad", "grad"])
+@pytest.mark.parametrize("dtype", sorted(DTYPES))
+def test_kernel_engine_forward_and_gradients_equal_the_step_loops(dtype, grad):
+    """Same draws (the encoder is shared), same output counts, and (``grad``) the same surrogate input
+    gradient through the straight-through Poisson encoder, the skip and the inhibition."""
+    fast, ref = _engines(DTYPES[dtype])
+    pieces = _engines(DTYPES[dtype])[0]
+    pieces.PIECE_BYTES = 1  # one sample per kernel call: the batch split must change nothing
+    x = torch.rand(6, N_IN, generator=torch.Generator().manual_seed(3), dtype=DTYPES[dtype])
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    outs, grads = [], []
+    for twin in (fast, ref, pieces):
+        xg = x.clone().requires_grad_(grad)
+        with torch.set_grad_enabled(grad):
+            out = twin(xg, seed=11, n_draws=3)
+            if grad:
+                torch.nn.functional.cross_entropy(out, y).backward()
+                grads.append(xg.grad)
+        outs.append(out.detach())
+    assert float(outs[1].sum()) >= 10
+    torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=0)
+    torch.testing.assert_close(outs[2], outs[0], rtol=0, atol=0)
+    if grad:
+        assert float(grads[1].abs().min()) > 0  # every input gets a gradient (straight-through)
+        _assert_gradients_agree(grads[0], grads[1])
+        torch.testing.assert_close(grads[2], grads[0], rtol=1e-12 if dtype == "float64" else 1e-5, atol=0)
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", sorted(DTYPES))
+def test_kernel_engine_gradient_with_respect_to_spike_trains_equals_the_step_loops(dtype):
+    fast, ref = _engines(DTYPES[dtype])
+    spikes = torch.as_tensor(_spikes(n=4, seed=6)).to(DTYPES[dtype])
+    grads = []
+    for twin in (fast, ref):
+        s = spikes.clone().requires_grad_(True)
+        counts = twin.run_spikes(s)
+        (counts["out"] * torch.arange(1.0, N_OUT + 1, dtype=s.dtype)).sum().backward()
+        grads.append(s.grad)
+    assert float(grads[1].abs().max()) > 0
+    _assert_gradients_agree(grads[0], grads[1])
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["kernel-sampler", "torch-sampler"])
+def test_poisson_raster_draws_independent_bernoulli_spikes_per_step(compiled, monkeypatch):
+    """Geometric gap skipping must give a Bernoulli(p) spike in every step: the mean count per step is
+    p in the first and in the last steps (no drift along the train) within 5 binomial standard errors."""
+    from bridges.twin import dynamics, kernels
+
+    if compiled and not kernels.available():
+        pytest.skip("no C compiler")
+    if not compiled:
+        monkeypatch.setattr(kernels, "available", lambda: False)
+    p = torch.tensor([[0.0, 0.01, 0.1, 0.6, 1.0]]).repeat(4000, 1)
+    s = dynamics.poisson_raster(p, 50, torch.Generator().manual_seed(0))
+    assert s.shape == (4000, 50, 5) and s.dtype == torch.uint8
+    assert int(s[:, :, 0].sum()) == 0 and int(s[:, :, 4].sum()) == 4000 * 50
+    for i, q in [(1, 0.01), (2, 0.1), (3, 0.6)]:
+        for steps in (slice(0, 5), slice(45, 50)):
+            n = 4000 * 5
+            rate = float(s[:, steps, i].double().mean())
+            assert abs(rate - q) <= 5 * (q * (1 - q) / n) ** 0.5, (i, steps, rate)
+    again = dynamics.poisson_raster(p, 50, torch.Generator().manual_seed(0))
+    assert torch.equal(s, again)
+    assert not torch.equal(s, dynamics.poisson_raster(p, 50, torch.Generator().manual_seed(1)))
+
+
+def test_unknown_engine_lists_the_valid_ones():
+    cfg = _cfg("spiking-local", hidden=(5, 4))
+    with pytest.raises(ValueError, match=r"unknown engine 'gpu'; valid: \['auto', 'kernels', 'steps'\]"):
+        build_twin(cfg, _state(cfg), engine="gpu")
+
+
+def test_loading_another_state_renews_the_cached_volt_weights():
+    """The kernels reuse weights converted to volts; ``load_state_dict`` (in-place copies) must renew them."""
+    cfg = _skip_cfg()
+    state = _state(cfg)
+    other = {k: (v * 0.5 if k.startswith("W_") else v) for k, v in state.items()}
+    spikes = torch.as_tensor(_spikes(n=6, seed=8))
+    twin = build_twin(cfg, state)
+    before = twin.run_spikes(spikes)
+    twin.load_state_dict({k: torch.as_tensor(v) for k, v in other.items()})
+    after, fresh = twin.run_spikes(spikes), build_twin(cfg, other).run_spikes(spikes)
+    assert any(not torch.equal(before[k], fresh[k]) for k in fresh)  # the two states spike differently
+    for k in fresh:
+        torch.testing.assert_close(after[k], fresh[k], rtol=0, atol=0)
