@@ -7,8 +7,9 @@ Example
     bioplausible convert --model runs/mlp-bp --steps 25,50,100,200 --data-root ../shared/data --out runs/mlp-bp-snn
 
 Writes DIR2/conversion.json (source accuracy; converted accuracy per step count in the snntorch twin,
-on the whole test set, and in Brian2, on the first --n-brian test images; their agreement; samples
-per second of each simulator) and DIR2/conversion.png (accuracy against steps).
+on the whole test set, and in Brian2, on the first --n-brian test images; ANN and twin on those same
+images; their agreement; samples per second of each simulator) and DIR2/conversion.png (accuracy
+against steps of ANN, twin and Brian2 on the same images).
 """
 
 from __future__ import annotations
@@ -33,35 +34,65 @@ from bridges.provenance import seed_everything, versions
 from bridges.runs.rate import load_rate_data, load_rate_model
 from ratebased.device import resolve_device
 
+#: the conversion plot's y axis spans at least this many accuracy points (a one-point span exaggerates)
+MIN_SPAN_POINTS = 5.0
+
 
 def plot(result: dict, ax=None):
-    """Accuracy against simulation steps (twin and Brian2) with the source accuracy as a line."""
+    """Accuracy against simulation steps of the twin and Brian2 on the same images (the first
+    ``n_brian`` test images, the same input), the source ANN on those images as a horizontal line;
+    error bars: 95% Wilson intervals over those images. The y axis spans at least
+    :data:`MIN_SPAN_POINTS` points. The twin's accuracy on the whole test set is given in the title."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from bridges.stats import wilson_interval
+
     if ax is None:
-        _, ax = plt.subplots(figsize=(5, 3.5))
+        _, ax = plt.subplots(figsize=(5.5, 3.8), layout="constrained")
     steps = result["steps"]
-    twin = [100 * result["twin_accuracy"][str(s)] for s in steps]
-    brian = [100 * result["brian2_accuracy"][str(s)] for s in steps]
-    src = 100 * result["source_accuracy"]
-    ax.plot(steps, twin, "o-", label=f"snntorch twin ({result['n_test']} test images)")
-    ax.plot(steps, brian, "s--", label=f"Brian2 (first {result['n_brian']} test images)")
-    ax.axhline(src, color="k", lw=1, label=f"source ANN ({result['rule']}, {result['n_test']} images)")
-    lo = min(twin + brian + [src])
-    ax.set_ylim(lo - 0.5, max(twin + brian + [src]) + 0.3)
+    same = result.get("same_images") or {
+        "n": result["n_test"],
+        "source_accuracy": result["source_accuracy"],
+        "twin_accuracy": result["twin_accuracy"],
+    }
+    n = int(same["n"])
+
+    def curve(acc: dict) -> tuple[list, list]:
+        y = [100 * acc[str(s)] for s in steps]
+        bounds = [wilson_interval(round(acc[str(s)] * n), n) for s in steps]
+        return y, [[v - 100 * lo for v, (lo, _) in zip(y, bounds)], [100 * hi - v for v, (_, hi) in zip(y, bounds)]]
+
+    twin, twin_err = curve(same["twin_accuracy"])
+    brian, brian_err = curve(result["brian2_accuracy"]) if "same_images" in result else ([], [[], []])
+    src = 100 * same["source_accuracy"]
+    ax.errorbar(steps, twin, yerr=twin_err, fmt="o-", capsize=2, label="snntorch twin")
+    if brian:
+        ax.errorbar([s * 1.03 for s in steps], brian, yerr=brian_err, fmt="s--", capsize=2, label="Brian2")
+    ax.axhline(src, color="k", lw=1, label=f"source ANN ({result['rule']})")
+    ends = [v - e for v, e in zip(twin + brian, twin_err[0] + brian_err[0])]
+    ends += [v + e for v, e in zip(twin + brian, twin_err[1] + brian_err[1])]
+    lo, hi = min(ends + [src]), max(ends + [src])  # the error bars drawn whole
+    pad = max(MIN_SPAN_POINTS - (hi - lo), 1.0) / 2  # at least MIN_SPAN_POINTS, at least 0.5 above and below
+    y0, y1 = lo - pad, hi + pad
+    shift = max(0.0, -y0) - max(0.0, y1 - 100.5)  # kept inside [0, 100.5], the span unchanged
+    ax.set_ylim(y0 + shift, y1 + shift)
     ax.set_xscale("log")
     ax.set_xticks(steps)
     ax.set_xticklabels([str(s) for s in steps])
     ax.minorticks_off()
     ax.set_xlabel("simulation steps")
-    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylabel(f"test accuracy (%), first {n} test images")
+    full = result["twin_accuracy"][str(max(steps))]
     ax.set_title(
-        f"{result['rule']} MLP -> IF SNN ({result['normalisation']} norm., {result['input']} input)", fontsize=9
+        f"{result['rule']} MLP -> IF SNN ({result['normalisation']} norm., {result['input']} input)\n"
+        f"all {result['n_test']} test images: ANN {100 * result['source_accuracy']:.2f}%, "
+        f"twin {100 * full:.2f}% at {max(steps)} steps",
+        fontsize=8,
     )
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="lower right", title="error bars: 95% Wilson", title_fontsize=6)
     return ax
 
 
@@ -157,7 +188,9 @@ def main(argv=None, prog=None) -> int:
     x_te = torch.as_tensor(ds.x_test, dtype=torch.float64).flatten(1)
     y_te = torch.as_tensor(ds.y_test)
     with torch.no_grad():
-        source_acc = float((model(x_te).argmax(1) == y_te).double().mean())
+        source_correct = model(x_te).argmax(1) == y_te
+    source_acc = float(source_correct.double().mean())
+    source_same_acc = float(source_correct[: min(args.n_brian, len(x_te))].double().mean())
     g = torch.Generator().manual_seed(args.seed)
     norm_idx = torch.randperm(len(x_tr), generator=g)[: args.n_norm]
     try:
@@ -237,11 +270,12 @@ def main(argv=None, prog=None) -> int:
         torch.cuda.synchronize()
     twin_same_s = time.perf_counter() - t1
     yb = y_te[:nb].numpy()
-    brian_acc, agree, count_equal = {}, {}, {}
+    brian_acc, agree, count_equal, twin_same_acc = {}, {}, {}, {}
     for s in args.steps:
         bc = res.output_counts_at(s)
         tc = torch.cat(twin_counts[s]).numpy().astype(np.int64)
         brian_acc[str(s)] = float((bc.argmax(1) == yb).mean())
+        twin_same_acc[str(s)] = float((tc.argmax(1) == yb).mean())
         agree[str(s)] = float((bc.argmax(1) == tc.argmax(1)).mean())
         count_equal[str(s)] = float((bc == tc).all(1).mean())
     result = {
@@ -259,6 +293,11 @@ def main(argv=None, prog=None) -> int:
         "brian2_accuracy": brian_acc,
         "n_brian": nb,
         "n_test": len(x_te),
+        "same_images": {  # the first n_brian test images, the same inputs: what the plot compares
+            "n": nb,
+            "source_accuracy": source_same_acc,
+            "twin_accuracy": twin_same_acc,
+        },
         "brian2_twin_prediction_agreement": agree,
         "brian2_twin_identical_output_counts": count_equal,
         "loss_at_max_steps_points": 100 * (source_acc - twin_acc[str(T)]),
@@ -283,7 +322,6 @@ def main(argv=None, prog=None) -> int:
 
     ax = plot(result)
     buf = io.BytesIO()
-    ax.figure.tight_layout()
     ax.figure.savefig(buf, format="png", dpi=120)
     plt.close(ax.figure)
     atomic_write_bytes(out / "conversion.png", buf.getvalue())

@@ -375,22 +375,24 @@ def make_plots(clf: spk.SpikingClassifier, x_te: np.ndarray, ds, out: Path) -> l
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from spiking.plotting import plot_raster, plot_receptive_fields, plot_weights
+    from spiking.plotting import layer_sizes, pick_samples, plot_raster, plot_receptive_fields, plot_weights
 
     files = []
-    raster = clf.raster(x_te[:5])
-    fig, ax = plt.subplots(figsize=(10, 5))
-    plot_raster(raster, t_sample_ms=clf.config.sim.t_sample_ms, ax=ax)
-    ax.set_title(f"first 5 test samples, labels {ds.y_test[:5].tolist()}")
-    fig.tight_layout()
-    fig.savefig(out / "raster.png", dpi=100)
-    plt.close(fig)
-    files.append("raster.png")
     weights = clf.weights()
-    fig, axes = plt.subplots(1, len(weights), figsize=(5 * len(weights), 4))
+    shown = pick_samples(ds.y_test, min(5, len(ds.y_test)))  # test samples of different classes
+    raster = clf.raster(x_te[shown])
+    fig = plot_raster(
+        raster,
+        sizes=layer_sizes(weights),
+        t_sample_ms=clf.config.sim.t_sample_ms,
+        sample_labels=[ds.class_names[int(c)] for c in ds.y_test[shown]],
+    )
+    fig.suptitle(f"test samples {shown.tolist()} (one of each class first)", fontsize=10)
+    fig.savefig(out / "raster.png", dpi=100)
+    files.append("raster.png")
+    fig, axes = plt.subplots(1, len(weights), figsize=(5 * len(weights), 4), layout="constrained")
     for ax, (name, w) in zip(np.atleast_1d(axes), weights.items()):
         plot_weights(w, title=f"{name} (mV)", ax=ax)
-    fig.tight_layout()
     fig.savefig(out / "weights.png", dpi=100)
     plt.close(fig)
     files.append("weights.png")

@@ -3,22 +3,28 @@
 * :mod:`~bridges.compare.config` - what to compare (:class:`CompareConfig`);
 * :mod:`~bridges.compare.families` - how each model family trains, loads and is attacked;
 * :mod:`~bridges.compare.graph` - the task graph (compilations, trainings, attacks);
-* :mod:`~bridges.compare.report` - rows, summaries, masking checks, ``report.md`` and plots.
+* :mod:`~bridges.compare.results` - rows with 95% intervals, per-sample worst cases, summaries over seeds;
+* :mod:`~bridges.compare.verdicts` - per model: gradient attacks reliable, masked or inconclusive;
+* :mod:`~bridges.compare.report` - ``report.md``, ``results.csv``/``results.json`` and the figures.
 
 Example
 -------
 >>> cfg = CompareConfig(rules=("bp", "fa"), seeds=(0,), epsilons=(0.0, 0.1), methods=("fgsm",))
->>> len(build_tasks(cfg))  # 2 trainings + bp: 2 whitebox; fa: 2 whitebox + 2 transfer
-8
+>>> tasks = build_tasks(cfg)  # per model: a clean evaluation, FGSM at 0.1 and the sanity row at 1.0
+>>> len(tasks), sum(t.fn is train_task for t in tasks), sum(t.spec.get("attack") == "transfer" for t in tasks)
+(9, 2, 1)
 """
 
-from bridges.compare.config import ATTACK_KINDS, DEFAULT_RULES, CompareConfig, family_of
+from bridges.compare.config import ATTACK_KINDS, DEFAULT_METHODS, DEFAULT_RULES, CompareConfig, family_of
 from bridges.compare.families import FAMILIES, LoadedModel
 from bridges.compare.graph import build_tasks, compile_task, eval_task, train_task, worker_init, worker_session
-from bridges.compare.report import ROW_FIELDS, masking_checks, merge, plot_accuracy_vs_epsilon, summarise, write_report
+from bridges.compare.report import masking_checks, plot_accuracy_vs_epsilon, write_report
+from bridges.compare.results import ROW_FIELDS, merge, summarise, worst_case_rows
+from bridges.compare.verdicts import verdicts
 
 __all__ = [
     "ATTACK_KINDS",
+    "DEFAULT_METHODS",
     "DEFAULT_RULES",
     "FAMILIES",
     "ROW_FIELDS",
@@ -33,7 +39,9 @@ __all__ = [
     "plot_accuracy_vs_epsilon",
     "summarise",
     "train_task",
+    "verdicts",
     "worker_init",
     "worker_session",
+    "worst_case_rows",
     "write_report",
 ]

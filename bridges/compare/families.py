@@ -26,7 +26,14 @@ from ratebased.registry import Registry
 if TYPE_CHECKING:
     from bridges.compare.config import CompareConfig
 
-__all__ = ["DEVICE_ENV", "FAMILIES", "LoadedModel", "RateFamily", "SpikingFamily", "torch_device"]
+__all__ = [
+    "DEVICE_ENV",
+    "FAMILIES",
+    "LoadedModel",
+    "RateFamily",
+    "SpikingFamily",
+    "torch_device",
+]
 
 #: environment variable naming the torch device of rate trainings and of the differentiable twins
 #: (``bioplausible compare --device`` sets it for the run; pool and local Ray workers inherit it).
@@ -168,7 +175,18 @@ class SpikingFamily:
 
         m = load_spiking_model(model_dir)
         twin = m.twin.to(torch_device())
-        return LoadedModel(predict=m.predict, grad_model=twin, simulator="brian2", stochastic=True)
+        return LoadedModel(
+            predict=m.predict, grad_model=twin, simulator="brian2", stochastic=True, rate_model=_rate_model(twin)
+        )
+
+
+def _rate_model(twin: torch.nn.Module) -> torch.nn.Module:
+    """The differentiable rate approximation of a spiking twin (images in, expected output counts
+    out; the equations uncalibrated: the evaluation tasks calibrate it on training images), the
+    gradient source of the ``rate-approx`` attacks (:func:`bridges.twin.rate_approximation`)."""
+    from bridges.twin.rate_approx import rate_approximation
+
+    return rate_approximation(twin).eval()
 
 
 @dataclass
@@ -176,13 +194,17 @@ class LoadedModel:
     """What an evaluation task needs of a trained model.
 
     ``predict(x) -> labels`` runs the model in its own simulator; ``grad_model`` is a differentiable
-    torch module whose input gradient drives white-box attacks (``None``: not attackable white-box).
+    torch module whose input gradient drives white-box attacks (``None``: not attackable white-box):
+    the true-gradient view of a rate model, the surrogate-gradient snntorch twin of a spiking model
+    (whose scores also drive the gradient-free attacks); ``rate_model`` is a spiking model's
+    differentiable rate approximation (BPDA, the ``rate-approx`` attacks), ``None`` elsewhere.
     """
 
     predict: Any
     grad_model: torch.nn.Module | None
     simulator: str
     stochastic: bool = False
+    rate_model: torch.nn.Module | None = None
 
 
 FAMILIES: Registry = Registry("model family")

@@ -3,9 +3,10 @@
 One compilation task per spiking configuration (its Brian2 projects, shared by every seed), one
 training task per (rule, data set, seed, config) and one evaluation task per (model, attack,
 method, epsilon) run through :mod:`bridges.tasks` (sequential, local process pool or Ray), with a
-model cache keyed by config and one result file per task. :func:`merge` turns the finished tasks
-into result rows; :func:`masking_checks` flags suspect robustness; :func:`write_report` writes
-``results.csv``, ``results.json``, ``report.md`` and PNG plots (:mod:`bridges.compare.report`).
+model cache keyed by config and one result file per task. :func:`~bridges.compare.results.merge`
+turns the finished tasks into result rows (with per-sample worst cases);
+:func:`~bridges.compare.verdicts.verdicts` judges each model's attacks;
+:mod:`bridges.compare.report` writes the report.
 
 Attacks (each row says which):
 
@@ -15,7 +16,17 @@ Attacks (each row says which):
   and evaluated on every other model, rate or spiking;
 * ``surrogate`` - spiking models, attacked through the snntorch twin's surrogate gradients averaged
   over input spike draws (expectation over transformation), the adversarial images then evaluated
-  in Brian2.
+  in Brian2;
+* ``rate-approx`` - spiking models, attacked through a differentiable rate approximation of the
+  network (same weights; BPDA, Athalye et al. 2018, arXiv 1802.00420), evaluated in Brian2;
+* ``score`` - every model, attacked by the gradient-free Square attack on its scores (rate: torch;
+  spiking: the twin with common spike draws while searching), evaluated in the model's simulator.
+
+Every model also gets one clean evaluation (the rows at epsilon 0 of every attack; the share of
+vanishing input gradients), a sanity row at ``sanity_epsilon`` (1.0: any classifier can be fooled)
+and a budget check at the largest epsilon (twice the iterations and EOT draws), the evidence of the
+masking verdicts (:mod:`bridges.compare.verdicts`). Spiking evaluations also score the inputs on the
+twin (``twin_accuracy``, ``agreement`` with Brian2).
 
 Example: :mod:`bridges.compare` (the package docstring).
 """
@@ -34,6 +45,7 @@ from bridges.tasks import Task, task_key
 
 __all__ = [
     "WorkEstimate",
+    "budget_of",
     "build_tasks",
     "compile_task",
     "train_task",
@@ -82,39 +94,163 @@ def _eval_data(spec: dict):
     return x, y
 
 
+def _train_images(spec: dict, n: int) -> torch.Tensor:
+    """The first ``n`` training images of the evaluation's data set (and classes)."""
+    from bridges.data import load_dataset, subset
+
+    ds = load_dataset(spec["dataset"], spec.get("data_root"))
+    if spec.get("classes") is not None:
+        ds = subset(ds, spec["classes"])
+    return torch.as_tensor(ds.x_train[:n], dtype=torch.float32)
+
+
+#: clean training images the rate approximation of a spiking model is calibrated on
+#: (:func:`bridges.twin.rate_approx.calibrate`; never the attacked test images), and their spike draws
+RATE_CALIBRATION_N = 256
+RATE_CALIBRATION_DRAWS = 8
+
+
+def _calibrate_rate_model(target: LoadedModel, spec: dict, results_dir: Path) -> None:
+    """Replace ``target.rate_model`` by the rate approximation calibrated on training images. The
+    fitted scalars are kept in the model's folder (``rate_calibration.json``, written atomically;
+    the fit is deterministic, so a task that reads them gets what it would have computed)."""
+    import dataclasses
+
+    from bridges.twin.rate_approx import LayerCalibration, calibrate, rate_approximation
+
+    path = _model_dir(results_dir, spec["family"], spec["config"]) / "rate_calibration.json"
+    if path.exists():
+        cal = {layer: LayerCalibration(**v) for layer, v in read_json(path).items()}
+    else:
+        dev = _device_of(target.grad_model)
+        x_cal = _train_images(spec, RATE_CALIBRATION_N).to(dev)
+        cal = calibrate(target.grad_model, x_cal, n_draws=RATE_CALIBRATION_DRAWS, seed=0)
+        atomic_write_json(path, {layer: dataclasses.asdict(c) for layer, c in cal.items()})
+    target.rate_model = rate_approximation(target.grad_model, calibration=cal).eval()
+
+
 def _load(results_dir: Path, family: str, config: dict) -> LoadedModel:
     return FAMILIES.get(family).load(_model_dir(results_dir, family, config))
 
 
 def eval_task(spec: dict, results_dir: Path) -> dict:
-    """Task: accuracy of one model under one attack at one epsilon."""
-    from bridges import attacks
+    """Task: one model under one attack at one epsilon, sample by sample.
 
+    The result holds ``accuracy``, ``n``, ``simulator`` and ``correct`` (a ``"0110..."`` string, one
+    character per test sample in test-set order); spiking models' results also the accuracy of the
+    same inputs on the snntorch twin with fresh spike draws (``twin_accuracy``) and the share of
+    samples on which twin and Brian2 predict the same class (``agreement``). The clean task
+    (``attack="clean"``) records ``zero_grad_share``: per gradient kind of the model, the share of
+    samples whose input gradient of the margin loss at the clean input is vanishing
+    (``max |grad| < 1e-12``; the margin loss, not cross-entropy, because a confident prediction
+    saturates float32 cross-entropy to an exact zero gradient whatever the model).
+    """
     x, y = _eval_data(spec)
     target = _load(results_dir, spec["family"], spec["config"])
     eps = float(spec["epsilon"])
     kind = spec["attack"]
-    if eps == 0 or kind == "clean":
+    out: dict = {}
+    if target.rate_model is not None and "rate-approx" in (kind, *spec.get("gradient_kinds", ())):
+        _calibrate_rate_model(target, spec, results_dir)
+    if kind == "clean":
+        x_adv = x
+        out["zero_grad_share"] = {
+            k: _zero_grad_share(_gradient_source(k, target, None), x, y, spec, k)
+            for k in spec.get("gradient_kinds", ())
+        }
+    elif eps == 0:
         x_adv = x
     else:
-        if kind == "transfer":
-            source = _load(results_dir, "rate", spec["source_config"])
-            grad_model = source.grad_model
-        else:
-            grad_model = target.grad_model
-            if grad_model is None:
-                raise RuntimeError(f"model {spec['rule']} has no differentiable twin for a {kind} attack")
-        attack = attacks.get_attack(spec["method"])
-        dev = _device_of(grad_model)  # the twin's device (--device); the CPU by default
-        kw = {"seed": spec["attack_seed"], "input_range": (0.0, 1.0)}
-        if kind == "surrogate":
-            kw["eot_samples"] = spec["eot_samples"]
-        if _accepts(attack, "steps"):  # the iteration budget of iterative attacks
-            kw["steps"] = spec["pgd_steps"]
-        x_adv = attack(grad_model, x.to(dev), y.to(dev), eps, **kw).cpu()
-    pred = target.predict(x_adv)
-    acc = float((np.asarray(pred) == y.numpy()).mean())
-    return {"accuracy": acc, "n": int(len(y)), "simulator": target.simulator}
+        x_adv = _craft(spec, target, x, y, results_dir)
+    pred = np.asarray(target.predict(x_adv))
+    correct = pred == y.numpy()
+    out.update(accuracy=float(correct.mean()), n=int(len(y)), simulator=target.simulator, correct=_bits(correct))
+    if target.stochastic and target.grad_model is not None:  # spiking: the twin's score of the same inputs
+        twin_pred = _twin_predict(target.grad_model, x_adv, seed=int(spec.get("attack_seed", 0)) + 1)
+        out["twin_accuracy"] = float((twin_pred == y.numpy()).mean())
+        out["agreement"] = float((twin_pred == pred).mean())
+    return out
+
+
+def _bits(correct: np.ndarray) -> str:
+    return (np.asarray(correct, dtype=np.uint8) + ord("0")).tobytes().decode("ascii")
+
+
+#: attack kind -> (target, transfer source) -> the module whose input gradient (or, for ``score``,
+#: whose scores) the attack follows
+_GRADIENT_SOURCES = {
+    "whitebox": lambda target, source: target.grad_model,
+    "surrogate": lambda target, source: target.grad_model,
+    "score": lambda target, source: target.grad_model,
+    "rate-approx": lambda target, source: target.rate_model,
+    "transfer": lambda target, source: source.grad_model,
+}
+
+
+def _gradient_source(kind: str, target: LoadedModel, source: LoadedModel | None) -> torch.nn.Module:
+    model = _GRADIENT_SOURCES[kind](target, source)
+    if model is None:
+        raise RuntimeError(f"this {target.simulator} model has no differentiable module for a {kind} attack")
+    return model
+
+
+def _craft(spec: dict, target: LoadedModel, x: torch.Tensor, y: torch.Tensor, results_dir: Path) -> torch.Tensor:
+    from bridges import attacks
+
+    kind = spec["attack"]
+    source = _load(results_dir, "rate", spec["source_config"]) if kind == "transfer" else None
+    model = _gradient_source(kind, target, source)
+    attack = attacks.get_attack(spec["method"])
+    dev = _device_of(model)  # the twin's device (--device); the CPU by default
+    kw = {"seed": spec["attack_seed"], "input_range": (0.0, 1.0)}
+    budget = spec.get("budget", {})
+    for name in ("steps", "eot_samples", "queries"):
+        if name in budget and _accepts(attack, name):
+            kw[name] = budget[name]
+    if kind == "score" and _accepts(attack, "fixed_noise"):
+        kw["fixed_noise"] = True  # common random numbers while searching; Brian2 re-scores with fresh draws
+    return attack(model, x.to(dev), y.to(dev), float(spec["epsilon"]), **kw).cpu()
+
+
+#: samples per batch when the twin scores or measures input gradients (bounds its memory)
+TWIN_BATCH = 256
+
+
+def _twin_predict(model: torch.nn.Module, x: torch.Tensor, seed: int) -> np.ndarray:
+    """Classes the twin predicts for ``x`` with fresh spike draws (torch's global RNG, seeded in a fork)."""
+    dev = _device_of(model)
+    out = []
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        was = model.training
+        model.eval()
+        for i in range(0, len(x), TWIN_BATCH):
+            out.append(model(x[i : i + TWIN_BATCH].to(dev)).argmax(1).cpu().numpy())
+        model.train(was)
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+#: an input gradient counts as vanishing below this magnitude (every pixel of the sample)
+ZERO_GRAD_ABS = 1e-12
+
+
+def _zero_grad_share(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, spec: dict, kind: str) -> float:
+    from bridges.attacks import input_gradient
+
+    dev = _device_of(model)
+    eot = int(spec.get("eot_samples") or 1) if kind == "surrogate" else 1
+    zero = []
+    for i in range(0, len(x), TWIN_BATCH):
+        g = input_gradient(
+            model,
+            x[i : i + TWIN_BATCH].to(dev),
+            y[i : i + TWIN_BATCH].to(dev),
+            loss="margin",
+            eot_samples=eot,
+            seed=int(spec.get("attack_seed", 0)),
+        )
+        zero.append((g.reshape(len(g), -1).abs().amax(dim=1) < ZERO_GRAD_ABS).cpu().numpy())
+    return float(np.concatenate(zero).mean()) if zero else 0.0
 
 
 def _device_of(module: torch.nn.Module) -> torch.device:
@@ -179,35 +315,114 @@ def build_tasks(cfg: CompareConfig) -> list[Task]:
     for rule in cfg.rules:
         fam, _ = family_of(rule)
         for seed in cfg.seeds:
-            tkey, _, conf = train_keys[(rule, seed)]
-            kinds = ["whitebox"] if fam == "rate" else ["surrogate"]
-            kinds += ["transfer"]
-            for kind in kinds:
-                sources = [s for s in cfg.sources if s != rule] if kind == "transfer" else [None]
-                for source in sources:
-                    for method in cfg.methods:
-                        for eps in cfg.epsilons:
-                            spec = {
-                                "family": fam,
-                                "rule": rule,
-                                "seed": seed,
-                                "config": conf,
-                                "attack": kind,
-                                "method": method,
-                                "epsilon": float(eps),
-                                "source": source,
-                                "source_config": train_keys[(source, seed)][2] if source else None,
-                                "dataset": cfg.dataset,
-                                "classes": None if cfg.classes is None else list(cfg.classes),
-                                "n_eval": cfg.n_eval if fam == "rate" else cfg.n_eval_spiking,
-                                "pgd_steps": cfg.pgd_steps,
-                                "eot_samples": cfg.eot_samples,
-                                "data_root": cfg.data_root,
-                            }
-                            spec["attack_seed"] = int(task_key("seed", spec)[-8:], 16)
-                            deps = (tkey,) + ((train_keys[(source, seed)][0],) if source else ())
-                            tasks.append(Task(task_key(f"eval-{rule}", spec), eval_task, spec, deps))
+            tasks += _eval_tasks(cfg, rule, fam, seed, train_keys)
     return [*compiles.values(), *tasks]  # compilations first: every executor starts them before anything else
+
+
+#: the kinds of attack on a model of each family that follow the model's own gradients
+OWN_GRADIENT_KINDS = {"rate": ("whitebox",), "spiking": ("surrogate", "rate-approx")}
+
+#: the iterative method the budget check (masking evidence (d)) doubles, in order of preference
+CHECK_METHODS = ("apgd-ce", "pgd", "apgd-dlr")
+
+
+def _own_kinds(fam: str) -> tuple[str, ...]:
+    return OWN_GRADIENT_KINDS[fam]
+
+
+def budget_of(cfg: CompareConfig, kind: str, method: str, factor: int = 1) -> dict:
+    """The budget an attack runs with, as its rows state it: ``steps`` (iterative methods: of the
+    source model's attack for ``transfer``), ``eot_samples`` (``surrogate``), ``queries`` (Square);
+    ``factor`` multiplies the EOT draws of ``surrogate`` attacks and the steps of every other kind
+    (the budget check: one of the two doubled at a time keeps its cost at twice one attack's)."""
+    from bridges.attacks import get_attack
+
+    out = {}
+    steps = cfg.steps_of(method)
+    if steps is not None:  # surrogate: the check doubles the EOT draws instead of the steps
+        out["steps"] = steps * (factor if kind != "surrogate" else 1)
+    if kind == "surrogate":
+        out["eot_samples"] = cfg.eot_samples * factor
+    if _accepts(get_attack(method), "queries"):
+        out["queries"] = cfg.square_queries
+    return out
+
+
+def _eval_tasks(cfg: CompareConfig, rule: str, fam: str, seed: int, train_keys: dict) -> list[Task]:
+    """The evaluations of one model: one clean evaluation, every (kind, method, source) at every
+    epsilon > 0, the sanity row at ``cfg.sanity_epsilon`` (PGD, else the first gradient method) and
+    the budget check at the largest epsilon (each own-gradient kind, the first iterative method of
+    :data:`CHECK_METHODS`, twice the EOT draws or steps: :func:`budget_of`); masking evidence (b)
+    and (d)."""
+    tkey, _, conf = train_keys[(rule, seed)]
+    own = _own_kinds(fam)
+    acfg = cfg.attack_config(fam)  # the family's attack suite and budgets (spiking: smaller)
+    grad_methods, score_methods = acfg.gradient_methods, acfg.score_methods
+    surrogate = grad_methods if acfg.surrogate_methods is None else acfg.surrogate_methods
+    plan = [(k, m, None) for k in own for m in (surrogate if k == "surrogate" else grad_methods)]
+    plan += [("score", m, None) for m in score_methods]
+    # transfer attacks are crafted on a rate source model: the rate models' suite and budgets
+    plan += [("transfer", m, s) for s in cfg.sources if s != rule for m in cfg.gradient_methods]
+    base = {
+        "family": fam,
+        "rule": rule,
+        "seed": seed,
+        "config": conf,
+        "dataset": cfg.dataset,
+        "classes": None if cfg.classes is None else list(cfg.classes),
+        "n_eval": cfg.n_eval if fam == "rate" else cfg.n_eval_spiking,
+        "data_root": cfg.data_root,
+        "record": "per-sample",  # results hold per-sample correctness (keys differ from 0.2's)
+    }
+
+    def task(spec: dict, source: str | None = None, extra: dict | None = None) -> Task:
+        spec = {**base, **spec}
+        spec["attack_seed"] = int(task_key("seed", spec)[-8:], 16)
+        key = task_key(f"eval-{rule}", spec)
+        deps = (tkey,) + ((train_keys[(source, seed)][0],) if source else ())
+        return Task(key, eval_task, {**spec, **(extra or {})}, deps)
+
+    # the clean evaluation: eps 0 of every (kind, method, source) (rows written by merge), and the
+    # share of vanishing input gradients of each own-gradient kind (masking evidence (c))
+    def budget(kind, method, factor=1):
+        return budget_of(cfg if kind == "transfer" else acfg, kind, method, factor)
+
+    zero_rows = [[k, m, s or "", budget(k, m)] for k, m, s in plan] if 0.0 in cfg.epsilons else []
+    clean = {"attack": "clean", "method": "", "epsilon": 0.0, "source": None, "source_config": None, "role": "clean"}
+    if not acfg.is_attacked(seed):  # a family's attacks may run on its first seeds only (spiking, digits):
+        return []  # the other seeds' models are trained, their clean test accuracy recorded by the training
+    clean.update(gradient_kinds=list(own), eot_samples=acfg.eot_samples if "surrogate" in own else 1)
+    out = [task(clean, extra={"rows_at_zero": zero_rows})]
+
+    def attack(kind, method, source, eps, role, factor=1):
+        spec = {
+            "attack": kind,
+            "method": method,
+            "epsilon": float(eps),
+            "source": source,
+            "source_config": train_keys[(source, seed)][2] if source else None,
+            "budget": budget(kind, method, factor),
+            "role": role,
+        }
+        return task(spec, source)
+
+    for kind, method, source in plan:
+        for eps in cfg.epsilons:
+            if eps > 0:
+                out.append(attack(kind, method, source, eps, "attack"))
+    if grad_methods and cfg.sanity_epsilon is not None and cfg.sanity_epsilon not in cfg.epsilons:
+        method = "pgd" if "pgd" in grad_methods else grad_methods[0]
+        out += [attack(k, method, None, cfg.sanity_epsilon, "sanity") for k in own]
+    largest = max(cfg.epsilons, default=0.0)
+    if largest > 0:
+        for kind in own:
+            methods = surrogate if kind == "surrogate" else grad_methods
+            iterative = [m for m in CHECK_METHODS if m in methods and acfg.steps_of(m) is not None]
+            iterative += [m for m in methods if acfg.steps_of(m) is not None and m not in iterative]
+            method = iterative[0] if iterative else (grad_methods[0] if kind == "surrogate" and grad_methods else None)
+            if method is not None:
+                out.append(attack(kind, method, None, largest, "budget-check", factor=2))
+    return out
 
 
 # --- how much work is left: the comparison's progress and ETA -------------------------------------
@@ -218,10 +433,15 @@ _PRIOR_S = {
     "compile": 80.0,  # one Brian2 standalone project (cold cache)
     "train rate": 3.2 / 30,  # per epoch (1348 samples)
     "train spiking": 9.0,  # per epoch (1348 samples)
-    "eval rate": 0.085,  # one attack and epsilon on the whole test set
+    "eval rate": 0.085,  # one attack of up to 10 gradient steps and epsilon on the whole test set
     "predict spiking": 9e-5,  # per sample and time step simulated in Brian2
     "gradient spiking": 2.7e-5,  # per sample, time step, input-spike draw and attack step of the twin
+    "forward spiking": 9e-6,  # per sample and time step of a twin forward pass without gradient
+    "gradient rate": 0.085 / (449 * 10),  # per sample and gradient step of a rate model (digits' MLP)
 }
+
+#: model queries that cost as much as one gradient step (a forward pass is ~1/3 of forward+backward)
+_QUERIES_PER_STEP = 3.0
 
 
 def task_kind(task: Task) -> str:
@@ -252,17 +472,42 @@ def task_prior_s(task: Task) -> float:
         epochs = float(s["config"].get("epochs") or 1)
         return epochs * _PRIOR_S["train rate" if s["family"] == "rate" else "train spiking"]
     if task.fn is eval_task:
-        if s["family"] == "rate":
-            return _PRIOR_S["eval rate"]
-        c = s["config"]
-        steps = float(c.get("t_present_ms") or 100) / float(c.get("dt_ms") or 1)  # simulated per sample
-        work = float(s.get("n_eval") or 100) * steps
-        cost = work * _PRIOR_S["predict spiking"]
-        if float(s["epsilon"]) != 0 and s["attack"] == "surrogate":
-            iterations = 1 if s["method"] == "fgsm" else int(s.get("pgd_steps") or 1)
-            cost += work * int(s.get("eot_samples") or 1) * iterations * _PRIOR_S["gradient spiking"]
-        return cost
+        return _eval_prior_s(s)
     return 1.0
+
+
+def _attack_steps(s: dict) -> float:
+    """Gradient steps (or their equivalent in queries) of an evaluation's attack; 0 when clean."""
+    if s["attack"] == "clean" or float(s["epsilon"]) == 0:
+        return 0.0
+    budget = s.get("budget", {})
+    if "queries" in budget:
+        return budget["queries"] / _QUERIES_PER_STEP
+    return float(budget.get("steps", 1))
+
+
+#: seconds of crafting one attack on a spiking model: (samples, samples x time steps, attack steps,
+#: EOT draws) -> seconds (transfer: crafted on a rate model, negligible)
+_ATTACK_COST = {
+    "surrogate": lambda n, work, steps, eot: work * eot * steps * _PRIOR_S["gradient spiking"],
+    "score": lambda n, work, steps, eot: work * steps * _QUERIES_PER_STEP * _PRIOR_S["forward spiking"],
+    "rate-approx": lambda n, work, steps, eot: n * steps * _PRIOR_S["gradient rate"],
+}
+
+
+def _eval_prior_s(s: dict) -> float:
+    steps = _attack_steps(s)
+    if s["family"] == "rate":
+        return _PRIOR_S["eval rate"] * max(1.0, steps / 10)
+    c = s["config"]
+    t_steps = float(c.get("t_present_ms") or 100) / float(c.get("dt_ms") or 1)  # simulated per sample
+    n = float(s.get("n_eval") or 100)
+    work = n * t_steps
+    cost = work * (_PRIOR_S["predict spiking"] + _PRIOR_S["forward spiking"])  # Brian2 and the twin score
+    eot = int(s.get("budget", {}).get("eot_samples") or s.get("eot_samples") or 1)
+    if s["attack"] == "clean":  # the vanishing-gradient measurement: one gradient per sample and kind
+        return cost + sum(_ATTACK_COST[k](n, work, 1.0, eot) for k in s.get("gradient_kinds", ()))
+    return cost + _ATTACK_COST.get(s["attack"], lambda *a: 0.0)(n, work, steps, eot)
 
 
 class WorkEstimate:
@@ -280,13 +525,13 @@ class WorkEstimate:
     -------
     >>> cfg = CompareConfig(rules=("bp", "fa"), seeds=(0,), epsilons=(0.0, 0.1), methods=("fgsm",))
     >>> work = WorkEstimate(build_tasks(cfg))
-    >>> round(work.total_s, 2), work.done_s   # 2 trainings of 30 epochs (3.2 s) + 6 evaluations
-    (6.91, 0.0)
+    >>> round(work.total_s, 2), work.done_s   # 2 trainings of 30 epochs (3.2 s) + 7 evaluations (0.085 s)
+    (7.0, 0.0)
     >>> train = next(t for t in work.tasks if t.fn is train_task)
     >>> work.finish(train, {"seconds": 6.4})   # this machine takes twice the prior
     True
     >>> round(work.done_s, 2), round(work.total_s, 2)   # so everything left is expected to, too
-    (6.4, 13.82)
+    (6.4, 13.99)
     """
 
     def __init__(self, tasks: list[Task], results_dir: str | Path | None = None) -> None:

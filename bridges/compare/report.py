@@ -1,10 +1,16 @@
-"""Results of a comparison: rows, summaries over seeds, gradient-masking checks, report and plots.
+"""Results of a comparison: rows, summaries over seeds, gradient-masking checks, report and figures.
 
-:func:`merge` turns the finished evaluation tasks into result rows; :func:`summarise` gives mean and
-std over seeds; :func:`masking_checks` flags suspect robustness; :func:`write_report` writes
-``results.csv``, ``results.json``, ``report.md``, PNG plots and ``models/index.csv``, the index of
-the trained models (:data:`INDEX_FIELDS`) through which :func:`find_model` finds "the FA model of
-seed 1" without reading configs.
+:func:`merge` turns the finished evaluation tasks into result rows; :func:`summarise` gives the mean
+over seeds with its 95% interval; :func:`masking_checks` flags suspect robustness (the rows, summary
+and verdicts are :mod:`bridges.compare.results`' and :mod:`bridges.compare.verdicts`').
+:func:`write_report` writes ``results.csv`` (one line per seed, with its Wilson interval),
+``results.json``, ``report.md`` (a summary generated from the numbers by
+:mod:`bridges.compare.summary`, each model's settings, chance level and near-chance warnings,
+every attack's table with intervals, the worst case, the verdicts with their evidence, the sanity
+epsilon, the attack budgets, twin vs Brian2 agreement), the figures of :func:`report_figures`
+(:mod:`bridges.compare.plots`: one colour per rule in all of them) and ``models/index.csv``, the
+index of the trained models (:data:`INDEX_FIELDS`) through which :func:`find_model` finds "the FA
+model of seed 1" without reading configs.
 
 Example
 -------
@@ -26,12 +32,10 @@ import csv
 import io
 from pathlib import Path
 
-import numpy as np
-
-from bridges.compare.config import ATTACK_KINDS, CompareConfig, family_of
-from bridges.compare.graph import eval_task
-from bridges.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
-from bridges.tasks import Task, result_path, task_key
+from bridges.compare.config import CompareConfig, family_of
+from bridges.compare.results import merge, summarise  # noqa: F401  (re-exported)
+from bridges.compare.summary import kind_key, method_key
+from bridges.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 __all__ = [
     "INDEX_FIELDS",
@@ -42,6 +46,7 @@ __all__ = [
     "summarise",
     "masking_checks",
     "plot_accuracy_vs_epsilon",
+    "report_figures",
     "write_model_index",
     "write_report",
 ]
@@ -140,148 +145,137 @@ def find_model(results_dir: str | Path, rule: str, seed: int) -> dict:
     raise ValueError(f"no model of rule {rule!r} and seed {seed} in {index}; it holds: {held or 'no models'}")
 
 
-def merge(tasks: list[Task], results_dir: Path) -> list[dict]:
-    """One row per finished evaluation task (plus provenance), sorted for stable output."""
-    rows = []
-    for t in tasks:
-        if t.fn is not eval_task:
-            continue
-        rec = read_json(result_path(results_dir, t.key))
-        s = t.spec
-        rows.append(
-            {
-                "dataset": s["dataset"],
-                "rule": s["rule"],
-                "family": s["family"],
-                "simulator": rec["result"]["simulator"],
-                "seed": s["seed"],
-                "attack": s["attack"],
-                "method": s["method"],
-                "source": s["source"] or "",
-                "epsilon": s["epsilon"],
-                "accuracy": rec["result"]["accuracy"],
-                "n_eval": rec["result"]["n"],
-                "model_config_key": task_key(s["family"], s["config"]),
-                "task_key": t.key,
-                "config": s["config"],
-                "versions": rec["versions"],
-            }
-        )
-    rows.sort(key=lambda r: (r["rule"], r["attack"], r["method"], r["source"], r["epsilon"], r["seed"]))
-    return rows
+def masking_checks(rows: list[dict], summary: dict | None, cfg) -> dict[str, dict]:
+    """The gradient-masking verdict of every rule: :func:`bridges.compare.verdicts.verdicts`."""
+    from bridges.compare.verdicts import verdicts
+
+    return verdicts(rows, summary, cfg)
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    a = np.asarray(values, dtype=np.float64)
-    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
-
-
-def summarise(rows: list[dict]) -> dict:
-    """Mean and std over seeds of every (rule, attack, method, source, epsilon)."""
-    groups: dict[tuple, list[float]] = {}
-    meta: dict[tuple, dict] = {}
-    for r in rows:
-        k = (r["rule"], r["attack"], r["method"], r["source"], r["epsilon"])
-        groups.setdefault(k, []).append(r["accuracy"])
-        meta[k] = {"family": r["family"], "simulator": r["simulator"]}
-    out = {}
-    for k, v in groups.items():
-        m, s = _mean_std(v)
-        out[k] = {"mean": m, "std": s, "n_seeds": len(v), **meta[k]}
-    return out
-
-
-def masking_checks(summary: dict, rules: tuple, epsilons: tuple, large_eps_acc: float = 0.1) -> dict[str, dict]:
-    """Gradient-masking checks per rule (Athalye et al. 2018, "Obfuscated Gradients Give a False Sense
-    of Security", arXiv 1802.00420; Carlini et al. 2019, arXiv 1902.06705):
-
-    * ``transfer_beats_whitebox``: a transfer attack lowers accuracy more than the model's own
-      white-box (or surrogate) attack at some epsilon > 0 - its gradients are not informative;
-    * ``pgd_not_to_zero``: the strongest PGD attack at the largest epsilon leaves more than
-      ``large_eps_acc`` accuracy.
-
-    A rule is ``suspect`` when either holds: its apparent robustness may be gradient masking.
-    """
-    out = {}
-    eps_pos = [e for e in epsilons if e > 0]
-    for rule in rules:
-        own = {k: v for k, v in summary.items() if k[0] == rule and k[1] in ("whitebox", "surrogate")}
-        tr = {k: v for k, v in summary.items() if k[0] == rule and k[1] == "transfer"}
-        beats = []
-        for (_, _, method, _, eps), v in tr.items():
-            own_v = [w["mean"] for (r2, a2, m2, s2, e2), w in own.items() if m2 == method and e2 == eps]
-            if eps > 0 and own_v and v["mean"] < min(own_v) - 1e-9:
-                beats.append({"method": method, "epsilon": eps, "transfer": v["mean"], "own": min(own_v)})
-        big = max(eps_pos) if eps_pos else None
-        pgd = [v["mean"] for (r, a, m, s, e), v in summary.items() if r == rule and m == "pgd" and e == big]
-        pgd_min = min(pgd) if pgd else None
-        not_zero = pgd_min is not None and pgd_min > large_eps_acc
-        out[rule] = {
-            "transfer_beats_whitebox": beats,
-            "pgd_largest_eps_accuracy": pgd_min,
-            "pgd_not_to_zero": not_zero,
-            "pgd_checked": pgd_min is not None,
-            "suspect": bool(beats) or not_zero,
-        }
-    return out
-
-
-def _fmt(v: dict) -> str:
-    return f"{100 * v['mean']:.1f} ± {100 * v['std']:.1f}"
+_KIND_LABELS = {
+    "whitebox": "white-box (exact gradient, torch)",
+    "surrogate": "surrogate-gradient EOT (snntorch twin; scored in Brian2)",
+    "rate-approx": "rate-approximation gradient, BPDA (scored in Brian2)",
+    "score": "gradient-free, scores only (spiking: twin, re-scored in Brian2)",
+    "worst-case": "worst case per sample over every attack",
+}
+#: the attack kinds a model is attacked through itself (not transfer, not the worst case)
+OWN_KINDS = ("whitebox", "surrogate", "rate-approx", "score")
 
 
 def _attack_label(attack: str, method: str, source: str) -> str:
-    base = {
-        "whitebox": "white-box (true gradient)",
-        "transfer": f"transfer from {source}",
-        "surrogate": "surrogate-gradient EOT (snntorch twin)",
-    }[attack]
-    return f"{method.upper()} {base}"
+    if attack == "transfer":
+        return f"{method.upper()} transfer from {source}"
+    if attack == "worst-case":
+        return "Worst case (per sample, all attacks)"
+    return f"{method.upper()} {_KIND_LABELS.get(attack, attack)}"
 
 
 def plot_accuracy_vs_epsilon(summary: dict, rules: tuple, epsilons: tuple, attack_filter, title: str, ax=None):
-    """Accuracy against epsilon, one line per rule (mean ± std over seeds)."""
-    import matplotlib
+    """Accuracy against epsilon on one axes (:func:`bridges.compare.plots.plot_accuracy_vs_epsilon`)."""
+    from bridges.compare.plots import plot_accuracy_vs_epsilon as plot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    return plot(summary, rules, epsilons, attack_filter, title, ax=ax)
 
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4))
-    for rule in rules:
-        pts = []
-        for eps in epsilons:
-            vals = [v for k, v in summary.items() if k[0] == rule and k[4] == eps and attack_filter(k, v)]
-            if vals:
-                pts.append((eps, vals[0]["mean"], vals[0]["std"]))
-        if pts:
-            e, m, s = map(np.asarray, zip(*pts))
-            fam = family_of(rule)[0]
-            ax.errorbar(
-                e,
-                100 * m,
-                yerr=100 * s,
-                marker="o" if fam == "rate" else "s",
-                ls="-" if fam == "rate" else "--",
-                capsize=2,
-                label=rule,
+
+def _n_classes(cfg: CompareConfig) -> int:
+    if cfg.classes is not None:
+        return len(cfg.classes)
+    from bridges.data.catalog import DATASET_SPECS
+
+    return len(DATASET_SPECS.get(cfg.dataset).class_names)
+
+
+def report_figures(cfg: CompareConfig, summary: dict, sweep: list, chance: float) -> list[tuple[str, str, object]]:
+    """The report's figures, ``[(file name, caption, matplotlib Figure)]``: attacks on each model itself
+    (one panel per method, and the worst case), transfer attacks (one figure per source), and worst-case
+    robust vs clean accuracy (one panel per epsilon of ``sweep`` above 0). Every rule has its
+    :data:`~bridges.compare.plots.RULE_COLOURS` colour in all of them."""
+    from bridges.compare.plots import plot_accuracy_panels, plot_robust_vs_clean_panels
+
+    figs = []
+    rules = cfg.rules
+    own_methods = sorted({k[2] for k in summary if k[1] in OWN_KINDS}, key=method_key)
+    panels = [(m.upper(), lambda k, v, m=m: k[2] == m and k[1] in OWN_KINDS) for m in own_methods]
+    if any(k[1] == "worst-case" for k in summary):
+        panels.append(("worst case (all attacks)", lambda k, v: k[1] == "worst-case"))
+    if panels:
+        fig = plot_accuracy_panels(
+            summary, rules, sweep, panels, chance=chance, title=f"{cfg.dataset}: attacks on each model itself"
+        )
+        figs.append(
+            (
+                "accuracy_vs_eps_own.png",
+                "Accuracy against epsilon, one panel per attack method on each model's own scores or gradients "
+                "(marker: where the gradient came from; solid: rate, dashed: spiking), and the per-sample "
+                "worst case.",
+                fig,
             )
-    ax.set_xlabel("epsilon (L-inf)")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title(title, fontsize=9)
-    ax.set_ylim(-2, 102)
-    ax.legend(fontsize=7, ncol=2)
-    return ax
+        )
+    for src in sorted({k[3] for k in summary if k[1] == "transfer"}):
+        methods = sorted({k[2] for k in summary if k[1] == "transfer" and k[3] == src}, key=method_key)
+        tp = [(m.upper(), lambda k, v, m=m, s=src: k[1] == "transfer" and k[2] == m and k[3] == s) for m in methods]
+        fig = plot_accuracy_panels(
+            summary, rules, sweep, tp, chance=chance, title=f"{cfg.dataset}: attacks transferred from {src}"
+        )
+        figs.append(
+            (
+                f"accuracy_vs_eps_transfer_{src}.png",
+                f"Accuracy against epsilon of adversarial images crafted white-box on the {src} model of the same "
+                "seed, one panel per method.",
+                fig,
+            )
+        )
+    if any(k[1] == "worst-case" and k[4] > 0 and k[4] in sweep for k in summary):
+        fig = plot_robust_vs_clean_panels(
+            summary, rules, sweep, chance=chance, title=f"{cfg.dataset}: worst-case robust vs clean accuracy"
+        )
+        figs.append(
+            (
+                "robust_vs_clean.png",
+                "Worst-case robust accuracy against clean accuracy, one panel per epsilon: compare robustness at "
+                "matched clean accuracy (circles: rate, squares: spiking).",
+                fig,
+            )
+        )
+    return figs
 
 
-def _png(ax) -> bytes:
-    import matplotlib.pyplot as plt
+def _full_test_clean(train_records: dict) -> dict[str, dict]:
+    """Per rule: the clean test accuracy of every seed's model measured after training, as a summary
+    entry (``mean``, ``lo``, ``hi``: Student-t over seeds) with ``per_seed`` ``[(seed, acc), ...]``."""
+    from bridges.stats import seed_interval
 
-    buf = io.BytesIO()
-    ax.figure.tight_layout()
-    ax.figure.savefig(buf, format="png", dpi=120)
-    plt.close(ax.figure)
-    return buf.getvalue()
+    by_rule: dict[str, list[tuple[int, float]]] = {}
+    for rec in train_records.values():
+        acc = rec.get("clean_accuracy")
+        if isinstance(acc, (int, float)):
+            by_rule.setdefault(rec["rule"], []).append((int(rec["seed"]), float(acc)))
+    out = {}
+    for rule, vals in by_rule.items():
+        vals.sort()
+        mean, lo, hi, method = seed_interval([a for _, a in vals])
+        out[rule] = {"mean": mean, "lo": lo, "hi": hi, "interval": method, "per_seed": vals}
+    return out
+
+
+def _spiking_suite_lines(cfg: CompareConfig) -> list[str]:
+    """What the spiking models' attack suite leaves out or shrinks (``cfg.spiking_attack``), in words."""
+    if not any(family_of(r)[0] == "spiking" for r in cfg.rules) or not cfg.spiking_attack:
+        return []
+    scfg = cfg.attack_config("spiking")
+    parts = [f"methods {', '.join(scfg.methods)}"]
+    if scfg.surrogate_methods is not None:
+        parts.append(f"through the surrogate gradient (EOT) only {', '.join(scfg.surrogate_methods) or 'none'}")
+    parts.append(f"PGD {scfg.pgd_steps} steps, APGD {scfg.apgd_steps} steps, Square {scfg.square_queries} queries")
+    if scfg.attacked_seeds is not None:
+        seeds = ", ".join(map(str, cfg.seeds[: scfg.attacked_seeds]))
+        parts.append(f"attacked on seed{'s' if scfg.attacked_seeds > 1 else ''} {seeds} only (the other seeds: clean)")
+    return [
+        "Spiking models run a reduced suite (every step of a surrogate attack simulates the network "
+        f"{scfg.eot_samples} times, and every adversarial image is re-scored in Brian2): " + "; ".join(parts) + ".",
+        "",
+    ]
 
 
 def write_report(
@@ -292,15 +286,49 @@ def write_report(
     command: str,
     versions: dict,
     wall_s: float | None = None,
+    *,
+    summary: dict | None = None,
+    verdicts: dict | None = None,
 ) -> dict:
-    """Write results.csv, results.json, report.md, the plots and models/index.csv (rebuilt from
-    ``train_records``, see :func:`model_index`); returns the summary dict."""
+    """Write results.csv (one line per seed, with its 95% interval), results.json, report.md, the
+    figures and models/index.csv (rebuilt from ``train_records``, see :func:`model_index`).
+
+    ``summary`` and ``verdicts`` default to :func:`summarise` of ``rows`` and
+    :func:`bridges.compare.verdicts.verdicts`. Returns ``{"summary", "verdicts", "plots",
+    "near_chance"}``.
+    """
+    from bridges.compare.plots import RULE_COLOURS, figure_png
+    from bridges.compare.summary import (
+        NEAR_CHANCE_MARGIN,
+        agreement_rows,
+        budget_rows,
+        chance_level,
+        evidence_cell,
+        fmt_acc,
+        markdown_table,
+        model_settings,
+        near_chance,
+        split_epsilons,
+        stdp_claim,
+        summary_lines,
+    )
+
     out_dir = Path(out_dir)
     write_model_index(out_dir, model_index(cfg.dataset, train_records))
-    summary = summarise(rows)
-    checks = masking_checks(summary, cfg.rules, cfg.epsilons)
+    if summary is None:
+        summary = summarise(rows)
+    if verdicts is None:
+        from bridges.compare.verdicts import verdicts as compute_verdicts
+
+        verdicts = compute_verdicts(rows, summary, cfg)
+    chance = chance_level(_n_classes(cfg))
+    sweep, sanity = split_epsilons(summary, cfg.epsilons, getattr(cfg, "sanity_epsilon", None))
+    near = near_chance(summary, cfg.rules, chance)
+
+    from bridges.compare.results import ROW_FIELDS as CSV_FIELDS  # one line per seed, with its interval
+
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=ROW_FIELDS, extrasaction="ignore")
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for r in rows:
         w.writerow(r)
@@ -312,90 +340,230 @@ def write_report(
             "command": command,
             "versions": versions,
             "wall_s": wall_s,
+            "chance": chance,
             "rows": rows,
             "training": train_records,
             "summary": [
                 {"rule": k[0], "attack": k[1], "method": k[2], "source": k[3], "epsilon": k[4], **v}
                 for k, v in summary.items()
             ],
-            "masking_checks": checks,
+            "verdicts": verdicts,
+            "near_chance": {r: {"near": v["near"], "bound": v["bound"]} for r, v in near.items()},
+            "rule_colours": {r: RULE_COLOURS.get(r) for r in cfg.rules},
         },
     )
-    plots = []
-    for method in cfg.methods:
-        own = plot_accuracy_vs_epsilon(
-            summary,
-            cfg.rules,
-            cfg.epsilons,
-            lambda k, v, m=method: k[2] == m and k[1] in ("whitebox", "surrogate"),
-            f"{cfg.dataset}: {method.upper()} on each model's own gradient "
-            "(rate: true gradient, torch; spiking: surrogate EOT, Brian2)",
-        )
-        name = f"accuracy_vs_eps_{method}_whitebox.png"
-        atomic_write_bytes(out_dir / name, _png(own))
-        plots.append(name)
-        for src in cfg.sources:
-            tr = plot_accuracy_vs_epsilon(
-                summary,
-                cfg.rules,
-                cfg.epsilons,
-                lambda k, v, m=method, s=src: k[2] == m and k[1] == "transfer" and k[3] == s,
-                f"{cfg.dataset}: {method.upper()} transferred from {src}",
-            )
-            name = f"accuracy_vs_eps_{method}_transfer_{src}.png"
-            atomic_write_bytes(out_dir / name, _png(tr))
-            plots.append(name)
-    # rate vs spiking: mean over the rules of each family, own-gradient FGSM
-    lines = [f"# Robustness comparison: {cfg.dataset}", ""]
-    lines += [
-        f"Command: `{command}`",
-        "",
-        f"Seeds: {', '.join(map(str, cfg.seeds))}; epsilons: {', '.join(map(str, cfg.epsilons))}; "
-        f"methods: {', '.join(cfg.methods)} (PGD: {cfg.pgd_steps} steps, step 2.5·eps/steps, random start); "
-        f"transfer sources: {', '.join(cfg.sources)}; EOT samples (spiking): {cfg.eot_samples}.",
-        f"Evaluated samples per model: rate {cfg.n_eval or 'all test'}, spiking {cfg.n_eval_spiking or 'all test'}.",
-        "Values are accuracy in % as mean ± std over seeds.",
-        "",
-    ]
+    figures = []
+    for name, caption, fig in report_figures(cfg, summary, sweep, chance):
+        atomic_write_bytes(out_dir / name, figure_png(fig))
+        figures.append((name, caption))
+
+    lines = [f"# Robustness comparison: {cfg.dataset}", "", f"Command: `{command}`", ""]
     if wall_s is not None:
         lines += [f"Wall time: {wall_s:.0f} s.", ""]
-    lines += ["## Clean accuracy", "", "| rule | family | simulator | clean accuracy |", "|---|---|---|---|"]
-    for rule in cfg.rules:
-        v = [val for k, val in summary.items() if k[0] == rule and k[4] == 0 and k[1] in ("whitebox", "surrogate")]
-        if v:
-            lines.append(f"| {rule} | {v[0]['family']} | {v[0]['simulator']} | {_fmt(v[0])} |")
-    lines.append("")
-    attacks_seen = sorted({(k[1], k[2], k[3]) for k in summary}, key=lambda t: (ATTACK_KINDS.index(t[0]), t[1], t[2]))
-    for attack, method, source in attacks_seen:
-        lines += [
-            f"## {_attack_label(attack, method, source)}",
-            "",
-            "| rule | simulator | " + " | ".join(f"eps {e}" for e in cfg.epsilons) + " |",
-            "|---|---|" + "---|" * len(cfg.epsilons),
-        ]
-        for rule in cfg.rules:
-            cells, sim = [], ""
-            for e in cfg.epsilons:
-                v = summary.get((rule, attack, method, source, e))
-                cells.append(_fmt(v) if v else "")
-                sim = v["simulator"] if v else sim
-            if any(cells):
-                lines.append(f"| {rule} | {sim} | " + " | ".join(cells) + " |")
-        lines.append("")
+    lines += ["## Summary", ""]
+    lines += summary_lines(summary, verdicts, cfg.rules, sweep, chance)
+    claim = stdp_claim(summary, cfg.rules, sweep, verdicts.get("stdp-association"))
+    if claim:
+        lines.append(f"- {claim}")
     lines += [
-        "## Gradient-masking checks",
         "",
-        "A model is **suspect** when a transfer attack beats its own white-box/surrogate attack, or PGD at "
-        "the largest epsilon leaves more than 10% accuracy (Athalye et al. 2018, arXiv 1802.00420).",
+        f"Seeds: {', '.join(map(str, cfg.seeds))}; epsilons (L-inf, inputs in [0, 1]): "
+        f"{', '.join(f'{e:g}' for e in sweep)}"
+        + (f"; sanity epsilon {', '.join(f'{e:g}' for e in sanity)}" if sanity else "")
+        + f"; methods: {', '.join(cfg.methods)}; transfer sources: {', '.join(cfg.sources) or 'none'}.",
         "",
-        "| rule | transfer beats own attack | PGD acc. at largest eps | verdict |",
-        "|---|---|---|---|",
+        "## What the numbers are",
+        "",
+        "Accuracies are in %, written `mean [lo, hi]`: the mean over seeds and its 95% interval - Student-t "
+        "over the seeds when there are several (it reflects training and evaluation randomness between "
+        "seeds), the Wilson score interval on the evaluated test samples when there is one seed. The "
+        "figures' error bars are the same intervals. results.csv holds every seed's value with its own "
+        "Wilson interval (`ci_lo`, `ci_hi`).",
+        "",
+        f"Chance level: **{100 * chance:.1f}%** (1 / {_n_classes(cfg)} classes). A model is marked near chance "
+        f"when the lower end of its clean accuracy's 95% interval is below chance + {100 * NEAR_CHANCE_MARGIN:.0f} "
+        "points: its robustness figures then say little (an accuracy at chance cannot fall further).",
+        "",
     ]
-    for rule, c in checks.items():
-        beats = ", ".join(f"{b['method']} eps {b['epsilon']}" for b in c["transfer_beats_whitebox"]) or "no"
-        pgd = "not run" if not c["pgd_checked"] else f"{100 * c['pgd_largest_eps_accuracy']:.1f}%"
-        lines.append(f"| {rule} | {beats} | {pgd} | {'**suspect**' if c['suspect'] else 'ok'} |")
-    lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
+    near_rules = [r for r, v in near.items() if v["near"]]
+    if near_rules:
+        lines += [
+            "> **Warning: near chance.** "
+            + "; ".join(f"{r}: clean accuracy {fmt_acc(near[r]['clean'])}%" for r in near_rules)
+            + f" (chance {100 * chance:.1f}%).",
+            "",
+        ]
+    order = {r: i for i, r in enumerate(cfg.rules)}
+    settings = sorted(model_settings(rows), key=lambda s: (order.get(s["rule"], len(order)), s["rule"]))
+    lines += ["## Models and their settings", ""]
+    lines += markdown_table(
+        [
+            "rule",
+            "family",
+            "architecture",
+            "epochs",
+            "preset",
+            "simulator (target)",
+            "dt (ms)",
+            "presentation (ms)",
+            "samples evaluated",
+        ],
+        [
+            [
+                s["rule"],
+                s["family"],
+                s["architecture"],
+                s["epochs"],
+                s["preset"],
+                s["simulator"],
+                s["dt_ms"],
+                s["t_present_ms"],
+                s["samples"],
+            ]
+            for s in settings
+        ],
+    )
+    lines += [""]
+    lines += ["## Clean accuracy", ""]
+    lines += [
+        "`full test set`: every seed's model on the whole test set, measured after training (mean over seeds, "
+        "Student-t interval); `attacked samples`: the test samples and seeds the attacks ran on (the epsilon-0 "
+        "column of the tables below).",
+        "",
+    ]
+    full = _full_test_clean(train_records)
+    body = []
+    for rule in cfg.rules:
+        v = near.get(rule)
+        if v is None:
+            continue
+        c = v["clean"]
+        per_seed = ", ".join(
+            f"{100 * a:.1f}" for _, a in sorted((c.get("per_seed") or {}).items(), key=lambda t: str(t[0]))
+        )
+        f = full.get(rule)
+        body.append(
+            [
+                rule,
+                str(c.get("family", "")),
+                str(c.get("simulator", "")),
+                fmt_acc(f) if f else "",
+                ", ".join(f"{100 * a:.1f}" for _, a in f["per_seed"]) if f else "",
+                fmt_acc(c),
+                per_seed,
+                str(c.get("n_eval", "")),
+                "**near chance**" if v["near"] else "no",
+            ]
+        )
+    lines += markdown_table(
+        [
+            "rule",
+            "family",
+            "simulator",
+            "full test set %",
+            "per seed",
+            "attacked samples %",
+            "per seed",
+            "samples",
+            "near chance",
+        ],
+        body,
+    )
+    lines += [""]
+    attacks_seen = sorted(
+        {(k[1], k[2], k[3]) for k in summary if k[1] != "worst-case"},
+        key=lambda t: (kind_key(t[0]), method_key(t[1]), t[2]),
+    )
+    eps_cols = [e for e in sweep]
+    for attack, method, source in attacks_seen + [("worst-case", "all", "")]:
+        body = []
+        for rule in cfg.rules:
+            cells = [fmt_acc(summary.get((rule, attack, method, source, e))) for e in eps_cols]
+            if any(cells):
+                sim = next(
+                    (
+                        summary[(rule, attack, method, source, e)].get("simulator", "")
+                        for e in eps_cols
+                        if (rule, attack, method, source, e) in summary
+                    ),
+                    "",
+                )
+                body.append([rule, str(sim), *cells])
+        if body:
+            lines += [f"## {_attack_label(attack, method, source)}", ""]
+            lines += markdown_table(["rule", "simulator", *(f"eps {e:g}" for e in eps_cols)], body)
+            lines += [""]
+    if sanity:
+        body = []
+        for (rule, attack, method, source, e), v in sorted(
+            summary.items(), key=lambda kv: (cfg.rules.index(kv[0][0]) if kv[0][0] in cfg.rules else 99, kv[0][1:])
+        ):
+            if e in sanity:
+                body.append([rule, _attack_label(attack, method, source), f"{e:g}", fmt_acc(v)])
+        lines += [
+            "## Sanity epsilon",
+            "",
+            "At an epsilon of half the input range or more, every image can be moved to the same grey image, so no "
+            "classifier keeps more than its largest class share; an accuracy well above that means the attack "
+            "failed, not that the model is robust (masking evidence (b)).",
+            "",
+        ]
+        lines += markdown_table(["rule", "attack", "epsilon", "accuracy %"], body) + [""]
+    lines += [
+        "## Verdicts",
+        "",
+        "Each model's verdict on whether its gradient attacks can be trusted (Athalye et al. 2018, arXiv "
+        "1802.00420; Croce & Hein 2020, arXiv 2003.01690). Evidence: (a) a gradient-free or transfer attack "
+        "beats the gradient attacks beyond noise; (b) accuracy does not approach 0 at large epsilon; (c) "
+        "share of samples with zero or vanishing input gradients; (d) more iterations or EOT draws keep "
+        "lowering accuracy. **flag** marks evidence that holds.",
+        "",
+    ]
+    body = []
+    for rule in cfg.rules:
+        v = verdicts.get(rule)
+        if v is None:
+            continue
+        ev = v.get("evidence", {})
+        body.append(
+            [
+                rule,
+                f"**{v.get('verdict', '')}**",
+                str(v.get("strongest", "")),
+                str(v.get("reason", "")),
+                *(evidence_cell(ev.get(x)) for x in "abcd"),
+            ]
+        )
+    lines += markdown_table(["rule", "verdict", "strongest attack", "reason", "(a)", "(b)", "(c)", "(d)"], body) + [""]
+    budgets = budget_rows(rows)
+    lines += ["## Attack budgets used", ""]
+    lines += markdown_table(["method", "kinds", "steps (iterations)", "queries (Square)", "EOT draws"], budgets) + [""]
+    lines += _spiking_suite_lines(cfg)
+    agree = agreement_rows(rows)
+    if agree:
+        lines += [
+            "## Twin vs Brian2",
+            "",
+            "Spiking models are attacked through their snntorch twin and the images re-scored in Brian2 (fresh "
+            "Poisson draws): the share of samples on which the two predict the same class, on the clean images "
+            "(mean over seeds) and on the adversarial images (every attack and epsilon above 0), and the largest "
+            "difference between their accuracies.",
+            "",
+        ]
+        lines += markdown_table(
+            [
+                "rule",
+                "clean agreement %",
+                "adversarial evaluations",
+                "mean agreement %",
+                "lowest agreement % (where)",
+                "largest abs(twin - Brian2) accuracy gap (points)",
+            ],
+            agree,
+        ) + [""]
+    lines += ["## Figures", ""]
+    for name, caption in figures:
+        lines += [f"![{name}]({name})", "", f"*{caption}*", ""]
     lines += [
         "## Models",
         "",
@@ -403,8 +571,6 @@ def write_report(
         "clean test accuracy after training. `bioplausible convert --comparison <this folder> --rule R --seed S` "
         "converts a rate model of it to a spiking network.",
         "",
-    ]
-    lines += [
         "## Provenance",
         "",
         "Every row of results.csv/results.json records its seed, the model's config key "
@@ -416,4 +582,4 @@ def write_report(
         "",
     ]
     atomic_write_text(out_dir / "report.md", "\n".join(lines))
-    return {"summary": summary, "checks": checks, "plots": plots}
+    return {"summary": summary, "verdicts": verdicts, "plots": [n for n, _ in figures], "near_chance": near}

@@ -16,6 +16,7 @@ from bridges.compare import (
     merge,
     summarise,
     train_task,
+    verdicts,
     write_report,
 )
 from bridges.compare.families import RateFamily
@@ -52,23 +53,39 @@ def finished(tmp_path_factory):
 def test_graph_has_every_attack_kind_labelled(finished):
     cfg, tasks, out = finished
     rows = merge(tasks, out)
-    kinds = {(r["rule"], r["attack"], r["method"], r["source"]) for r in rows}
+    kinds = {(r["rule"], r["attack"], r["method"], r["source"]) for r in rows if r["role"] == "attack"}
     assert kinds == {
         ("bp", "whitebox", "fgsm", ""),
         ("bp", "whitebox", "pgd", ""),
+        ("bp", "worst-case", "all", ""),
         ("fa", "whitebox", "fgsm", ""),
         ("fa", "whitebox", "pgd", ""),
         ("fa", "transfer", "fgsm", "bp"),
         ("fa", "transfer", "pgd", "bp"),
+        ("fa", "worst-case", "all", ""),
     }
     assert all(r["simulator"] == "torch" and r["family"] == "rate" and r["n_eval"] == 120 for r in rows)
     assert all("torch" in r["versions"] and r["config"]["seed"] == r["seed"] for r in rows)
+    # every row: per-sample results and a Wilson interval; the budgets where they apply
+    assert all(len(r["correct"]) == 120 and r["ci_lo"] <= r["accuracy"] <= r["ci_hi"] for r in rows)
+    assert {r["steps"] for r in rows if r["method"] == "pgd" and r["role"] == "attack"} == {3}
+    assert not any("steps" in r for r in rows if r["method"] == "fgsm")
+    # beside the table: PGD at the sanity epsilon 1.0 and twice PGD's steps at the largest epsilon
+    extra = {(r["rule"], r["attack"], r["method"], r["epsilon"], r["role"], r.get("steps")) for r in rows}
+    extra = {e for e in extra if e[4] != "attack"}
+    assert extra == {
+        (rule, "whitebox", "pgd", eps, role, steps)
+        for rule in ("bp", "fa")
+        for eps, role, steps in ((1.0, "sanity", 3), (0.3, "budget-check", 6))
+    }
+    # the gradients of both MLPs vanish nowhere
+    assert {r["zero_grad_share"] for r in rows if r["attack"] == "whitebox"} == {0.0}
 
 
 def test_epsilon_zero_is_clean_accuracy_and_accuracy_falls(finished):
     cfg, tasks, out = finished
     rows = merge(tasks, out)
-    acc = {(r["rule"], r["attack"], r["method"], r["epsilon"]): r["accuracy"] for r in rows}
+    acc = {(r["rule"], r["attack"], r["method"], r["epsilon"]): r["accuracy"] for r in rows if r["role"] == "attack"}
     for rule in ("bp", "fa"):
         clean = acc[(rule, "whitebox", "fgsm", 0.0)]
         assert clean > 0.8
@@ -125,33 +142,25 @@ def test_report_files(finished, tmp_path):
     cfg, tasks, out = finished
     rows = merge(tasks, out)
     rep = write_report(tmp_path, cfg, rows, {}, "compare.py --test", {"torch": torch.__version__})
-    text = (tmp_path / "report.md").read_text()
-    for needle in (
-        "FGSM white-box (true gradient)",
-        "PGD transfer from bp",
-        "Gradient-masking checks",
-        "| fa | torch |",
-        "compare.py --test",
-    ):
-        assert needle in text
+    assert "compare.py --test" in (tmp_path / "report.md").read_text()  # the report's text: test_report.py
     data = json.loads((tmp_path / "results.json").read_text())
-    assert len(data["rows"]) == len(rows) and data["masking_checks"].keys() == {"bp", "fa"}
+    assert len(data["rows"]) == len(rows) and data["verdicts"].keys() == {"bp", "fa"}
+    assert {v["verdict"] for v in data["verdicts"].values()} <= {"gradient attacks reliable", "masked", "inconclusive"}
     assert (tmp_path / "results.csv").read_text().count("\n") == len(rows) + 1
     assert all((tmp_path / p).stat().st_size > 1000 for p in rep["plots"])
 
 
-def test_masking_checks_flag_transfer_beating_whitebox_and_pgd_plateaus():
-    s = {
-        ("a", "whitebox", "fgsm", "", 0.3): {"mean": 0.6, "std": 0, "n_seeds": 1},
-        ("a", "transfer", "fgsm", "bp", 0.3): {"mean": 0.2, "std": 0, "n_seeds": 1},
-        ("a", "whitebox", "pgd", "", 0.3): {"mean": 0.5, "std": 0, "n_seeds": 1},
-        ("b", "whitebox", "fgsm", "", 0.3): {"mean": 0.1, "std": 0, "n_seeds": 1},
-        ("b", "transfer", "fgsm", "bp", 0.3): {"mean": 0.3, "std": 0, "n_seeds": 1},
-        ("b", "whitebox", "pgd", "", 0.3): {"mean": 0.0, "std": 0, "n_seeds": 1},
-    }
-    c = masking_checks(s, ("a", "b"), (0.0, 0.3))
-    assert c["a"]["suspect"] and c["a"]["pgd_not_to_zero"] and c["a"]["transfer_beats_whitebox"][0]["epsilon"] == 0.3
-    assert not c["b"]["suspect"]
+def test_masking_checks_are_the_verdicts(finished):
+    """report.masking_checks (0.2's name) is a thin call to bridges.compare.verdicts (tested in
+    test_verdicts.py). FA's gradients are reliable (transfer from BP does not beat them, PGD reaches 0
+    at the sanity epsilon); BP's cannot be judged: without Square, nothing but its own gradients attacks it."""
+    cfg, tasks, out = finished
+    rows = merge(tasks, out)
+    checks = masking_checks(rows, summarise(rows), cfg)
+    assert checks == verdicts(rows, None, cfg)
+    assert checks["fa"]["verdict"] == "gradient attacks reliable", checks["fa"]["reason"]
+    assert checks["bp"]["verdict"] == "inconclusive"
+    assert checks["bp"]["reason"].startswith("not measured: (a) no gradient-free or transfer attack")
 
 
 def test_summary_mean_and_std_over_seeds():
@@ -177,7 +186,7 @@ def test_summary_mean_and_std_over_seeds():
     [
         ({"epsilons": (0.1, -0.1)}, "epsilon -0.1"),
         ({"epsilons": (float("nan"),)}, "epsilon nan"),
-        ({"methods": ("cw",)}, "unknown attack 'cw'; valid names: fgsm, pgd"),
+        ({"methods": ("cw",)}, "unknown attack 'cw'; valid names: fgsm, pgd, apgd-ce, apgd-dlr, square"),
         (
             {"rules": ("bp", "hebb")},
             r"unknown rule 'hebb'; valid names \(rate: bp, .*; spiking: stdp-association, spiking-local\)",
@@ -185,12 +194,97 @@ def test_summary_mean_and_std_over_seeds():
         ({"seeds": ()}, "seeds is empty"),
         ({"sources": ("stdp-association",)}, "must be a rate-based rule"),
         ({"pgd_steps": 0}, "pgd_steps"),
+        ({"apgd_steps": 0}, "apgd_steps must be an integer >= 1, got 0"),
+        ({"square_queries": 1.5}, "square_queries must be an integer >= 1, got 1.5"),
+        ({"eot_samples": 0}, "eot_samples must be an integer >= 1"),
+        ({"n_eval_spiking": 0}, "n_eval_spiking must be an integer >= 1"),
+        ({"sanity_epsilon": 0.0}, r"sanity_epsilon 0.0 must be a number in \(0, 1\]"),
+        ({"methods": ()}, "methods is empty"),
     ],
-    ids=["neg-eps", "nan-eps", "method", "rule", "seeds", "source", "pgd-steps"],
+    ids=[
+        "neg-eps",
+        "nan-eps",
+        "method",
+        "rule",
+        "seeds",
+        "source",
+        "pgd-steps",
+        "apgd-steps",
+        "square-queries",
+        "eot",
+        "n-eval-spiking",
+        "sanity-eps",
+        "no-methods",
+    ],
 )
 def test_bad_configs_raise(kw, match):
     with pytest.raises(ValueError, match=match):
         _cfg(**kw)
+
+
+@pytest.mark.parametrize(
+    "dataset, n", [("digits", 100), ("iris", None), ("mnist", 1000), ("fashion-mnist", 1000)], ids=str
+)
+def test_spiking_samples_per_data_set(dataset, n):
+    assert _cfg(dataset=dataset).n_eval_spiking == n
+    assert _cfg(dataset=dataset, n_eval_spiking=250).n_eval_spiking == 250
+
+
+def test_new_attack_kinds_and_budgets_in_the_graph():
+    """Rate models: white-box gradient methods, Square on their scores, transfer; spiking models:
+    surrogate (EOT) and rate-approximation gradients, Square through the twin, transfer. Each task
+    carries its budget: PGD / APGD steps, Square queries, EOT draws."""
+    cfg = _cfg(
+        rules=("bp", "fa", "stdp-association"),
+        methods=("fgsm", "pgd", "apgd-ce", "square"),
+        epsilons=(0.0, 0.3),
+        apgd_steps=7,
+        square_queries=50,
+        eot_samples=5,
+    )
+    evals = [t for t in build_tasks(cfg) if t.fn is eval_task and t.spec["role"] == "attack"]
+    plan = {(t.spec["rule"], t.spec["attack"], t.spec["method"]): t.spec["budget"] for t in evals}
+    assert plan == {
+        **{(r, "whitebox", "fgsm"): {} for r in ("bp", "fa")},
+        **{(r, "whitebox", "pgd"): {"steps": 3} for r in ("bp", "fa")},
+        **{(r, "whitebox", "apgd-ce"): {"steps": 7} for r in ("bp", "fa")},
+        **{(r, "score", "square"): {"queries": 50} for r in ("bp", "fa", "stdp-association")},
+        **{(r, "transfer", "fgsm"): {} for r in ("fa", "stdp-association")},
+        **{(r, "transfer", "pgd"): {"steps": 3} for r in ("fa", "stdp-association")},
+        **{(r, "transfer", "apgd-ce"): {"steps": 7} for r in ("fa", "stdp-association")},
+        ("stdp-association", "surrogate", "fgsm"): {"eot_samples": 5},
+        ("stdp-association", "surrogate", "pgd"): {"steps": 3, "eot_samples": 5},
+        ("stdp-association", "surrogate", "apgd-ce"): {"steps": 7, "eot_samples": 5},
+        ("stdp-association", "rate-approx", "fgsm"): {},
+        ("stdp-association", "rate-approx", "pgd"): {"steps": 3},
+        ("stdp-association", "rate-approx", "apgd-ce"): {"steps": 7},
+    }
+    assert all(t.spec["epsilon"] == 0.3 for t in evals)  # epsilon 0: one clean evaluation per model
+    checks = {
+        (t.spec["rule"], t.spec["attack"], t.spec["method"], t.spec["epsilon"]): t.spec["budget"]
+        for t in build_tasks(cfg)
+        if t.fn is eval_task and t.spec["role"] == "budget-check"
+    }
+    assert checks == {  # APGD first; the surrogate doubles its EOT draws, the others their steps
+        ("bp", "whitebox", "apgd-ce", 0.3): {"steps": 14},
+        ("fa", "whitebox", "apgd-ce", 0.3): {"steps": 14},
+        ("stdp-association", "surrogate", "apgd-ce", 0.3): {"steps": 7, "eot_samples": 10},
+        ("stdp-association", "rate-approx", "apgd-ce", 0.3): {"steps": 14},
+    }
+    sanity = {
+        (t.spec["rule"], t.spec["attack"], t.spec["method"], t.spec["epsilon"])
+        for t in build_tasks(cfg)
+        if t.fn is eval_task and t.spec["role"] == "sanity"
+    }
+    assert sanity == {
+        ("bp", "whitebox", "pgd", 1.0),
+        ("fa", "whitebox", "pgd", 1.0),
+        ("stdp-association", "surrogate", "pgd", 1.0),
+        ("stdp-association", "rate-approx", "pgd", 1.0),
+    }
+    # no sanity row: none; the sanity epsilon in the table: the table's row serves
+    for kw in ({"sanity_epsilon": None}, {"epsilons": (0.0, 0.3, 1.0)}):
+        assert not any(t.spec.get("role") == "sanity" for t in build_tasks(_cfg(**kw)))
 
 
 def test_old_spiking_rule_name_is_accepted_with_a_warning():
@@ -258,13 +352,21 @@ def test_spiking_rules_in_the_comparison_end_to_end(tmp_path):
     rows = merge(tasks, tmp_path)
     spk = [r for r in rows if r["family"] == "spiking"]
     assert {r["simulator"] for r in spk} == {"brian2"}
-    assert {(r["rule"], r["attack"]) for r in spk} == {
-        (r, a) for r in ("stdp-association", "spiking-local") for a in ("surrogate", "transfer")
+    kinds = ("surrogate", "rate-approx", "transfer", "worst-case")
+    assert {(r["rule"], r["attack"]) for r in spk if r["role"] == "attack"} == {
+        (r, a) for r in ("stdp-association", "spiking-local") for a in kinds
     }
     assert all(r["n_eval"] == 16 and 0 <= r["accuracy"] <= 1 for r in spk)
+    # every Brian2 score comes with the twin's score of the same images and their agreement
+    assert all(0 <= r["twin_accuracy"] <= 1 and 0 <= r["agreement"] <= 1 for r in spk if r["attack"] != "worst-case")
+    assert {r["eot_samples"] for r in spk if r["attack"] == "surrogate" and r["role"] == "attack"} == {2}
     clean = {(r["rule"], r["attack"]): r["accuracy"] for r in spk if r["epsilon"] == 0.0}
     for rule in ("stdp-association", "spiking-local"):
         assert clean[(rule, "surrogate")] == clean[(rule, "transfer")]  # eps 0: the same clean evaluation
+    v = verdicts(rows, None, cfg)
+    assert {rule: v[rule]["verdict"] in ("gradient attacks reliable", "masked", "inconclusive") for rule in v} == {
+        r: True for r in cfg.rules
+    }
 
 
 @pytest.mark.parametrize(
@@ -284,9 +386,8 @@ def test_mnist_spiking_presets_are_the_measured_script_settings(rule, preset, dt
     # a fresh dict each call: a caller's edit cannot leak into the next preset
     p["params"]["x"] = 1
     assert "x" not in spiking_preset("mnist", rule)["params"]
-    # digits: the same time grid, the rule's default parameters
-    d = spiking_preset("digits", rule)
-    assert "params" not in d and d["dt_ms"] == dt_ms
+    # digits: the same time grid (its presets: tests/bridges/test_presets.py)
+    assert spiking_preset("digits", rule)["dt_ms"] == dt_ms
 
 
 # --- findable models: models/index.csv and convert --comparison -----------------------------------

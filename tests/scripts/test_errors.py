@@ -64,6 +64,9 @@ CASES = [
     ("compare-class-out-of-range", ["compare", "--classes", "0,11"], "label 11 out of range"),
     ("compare-bad-device", ["compare", "--device", "cuda:7"], "cuda"),
     ("compare-source-not-rate", ["compare", "--sources", "stdp-association"], "must be a rate-based rule"),
+    ("compare-spiking-on-tabular", ["compare", "--dataset", "iris"], "attacks spiking models on image data sets only"),
+    ("compare-unknown-model", ["compare", "--model", "resnet21"], "--model: unknown model 'resnet21'"),
+    ("compare-zero-square-queries", ["compare", "--square-queries", "0"], "--square-queries must be >= 1"),
     # convert and the benchmarks
     ("convert-missing-model", ["convert", "--model", "{tmp}/no-model"], "config.json is missing"),
     ("convert-bad-steps", ["convert", "--model", "{tmp}/no-model", "--steps", "0,10"], "--steps must be positive"),
@@ -221,6 +224,6 @@ def test_help_lists_the_valid_names(command, names, capsys):
 
 @pytest.mark.parametrize("command", ["train-spiking", "train-rate", "compare"])
 def test_every_command_defaults_to_the_digits_data_set(command, capsys):
-    assert "data set: mnist, fashion-mnist, kmnist, iris, digits (default: digits)" in " ".join(
+    assert "data set: mnist, fashion-mnist, kmnist, iris, digits, cifar10, svhn (default: digits)" in " ".join(
         _help(command, capsys).split()
     )
