@@ -174,8 +174,8 @@ def test_params_accepts_presets_long_inline_json_and_files(tmp_path):
         ("mnist", "stdp-association", (400, 400), 1, 2000, "stdp-skip-400", 200.0),
         ("mnist", "spiking-local", (100, 100), 1, 2000, "spiking-local-out", 200.0),
         ("fashion-mnist", "stdp-association", (400, 400), 1, 2000, "stdp-skip-400", 200.0),
-        ("digits", "stdp-association", (100, 100), 5, 1000, None, 200.0),
-        ("digits", "spiking-local", (100, 100), 5, 1000, "spiking-local-out", 1000.0),
+        ("digits", "stdp-association", (400, 100), 5, 1000, "stdp-digits-skip", 200.0),
+        ("digits", "spiking-local", (100, 100), 7, 1000, "spiking-local-out", 1000.0),
     ],
     ids=["iris-stdp", "iris-local", "mnist-stdp", "mnist-local", "fashion-stdp", "digits-stdp", "digits-local"],
 )
