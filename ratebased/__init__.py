@@ -2,8 +2,8 @@
 
 Backpropagation, feedback alignment (FA), direct feedback alignment (DFA), the sign-symmetry family
 (uSF, frSF, brSF, optional batch-manhattan), as custom autograd Functions on ``nn.Linear`` and
-``nn.Conv2d``; models (MLP with skip connections, LeNet, ResNet); alignment diagnostics; a training
-loop shared by every rule.
+``nn.Conv2d``; models (MLP with skip connections, LeNet, ResNet, the CIFAR ResNet-20/32/56);
+alignment diagnostics; a training loop shared by every rule.
 
 Examples
 --------
@@ -36,6 +36,7 @@ _EXPORTS = {
     "MODELS": "models",
     "LeNet": "models",
     "ResNet": "models",
+    "CifarResNet": "resnet_cifar",
     "build_model": "models",
     "Registry": "registry",
     "RULES": "rules",
@@ -77,6 +78,7 @@ __all__ = [
     "MODELS",
     "LeNet",
     "ResNet",
+    "CifarResNet",
     "build_model",
     "Registry",
     "RULES",

@@ -1,5 +1,8 @@
 """Models usable with every rule: MLP (optional skip connections), LeNet-style convnet, small ResNet.
 
+The CIFAR-style ResNet-20/32/56 (option-A shortcuts) live in :mod:`ratebased.resnet_cifar` and are
+registered here as ``resnet20``, ``resnet32``, ``resnet56``.
+
 All are built from ``nn.Linear``/``nn.Conv2d`` layers, so :func:`ratebased.with_feedback` applies to each.
 The MLP exposes its layers in order (``model.layers``) and a :meth:`MLP.trace` of every
 pre-activation, which the layer-local rules (target propagation, local errors) use.
@@ -23,8 +26,9 @@ from torch.nn import functional as F
 
 from .activations import ACTIVATIONS, Activation
 from .registry import Registry
+from .resnet_cifar import CifarResNet
 
-__all__ = ["MLP", "LeNet", "ResNet", "MODELS", "build_model"]
+__all__ = ["MLP", "LeNet", "ResNet", "CifarResNet", "MODELS", "build_model"]
 
 
 class MLP(nn.Module):
@@ -230,6 +234,19 @@ MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
 MODELS.register("mlp", _build_mlp)
 MODELS.register("lenet", _build_lenet)
 MODELS.register("resnet", _build_resnet)
+
+
+def _cifar_resnet_builder(depth: int) -> Callable[..., nn.Module]:
+    def build(input_shape, n_classes, **kw):
+        if len(input_shape) != 3:
+            raise ValueError(f"resnet{depth} needs images (C, H, W), got input shape {tuple(input_shape)}; use 'mlp'")
+        return CifarResNet(depth, input_shape[0], n_classes, **kw)
+
+    return build
+
+
+for _depth in (20, 32, 56):
+    MODELS.register(f"resnet{_depth}", _cifar_resnet_builder(_depth))
 
 
 def build_model(name: str, input_shape: Sequence[int], n_classes: int, **kwargs) -> nn.Module:

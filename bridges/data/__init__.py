@@ -1,9 +1,10 @@
-"""Data sets for every experiment: IDX image sets (MNIST family) and scikit-learn's embedded sets.
+"""Data sets for every experiment: IDX image sets (MNIST family), CIFAR-10, SVHN and scikit-learn's embedded sets.
 
 One entry point, :func:`load_dataset`, returns a frozen :class:`Dataset` with numpy arrays in a
 fixed convention, whatever the source:
 
-* images are ``float32`` in ``[0, 1]``, shape ``(N, 1, H, W)`` (28x28 for IDX sets, 8x8 for digits);
+* images are ``float32`` in ``[0, 1]``, shape ``(N, C, H, W)`` (1x28x28 for IDX sets, 1x8x8 for
+  digits, 3x32x32 RGB for CIFAR-10 and SVHN);
 * tabular features (iris) are ``float32`` in ``[0, 1]``, shape ``(N, D)``;
 * labels are ``int64`` in ``0 .. n_classes-1``.
 
@@ -22,10 +23,14 @@ iris            scikit-learn (embedded). Fisher, "The use of multiple measuremen
                 taxonomic problems", Annals of Eugenics 7(2), 1936.
 digits          scikit-learn (embedded): UCI optical recognition of handwritten digits,
                 8x8, values 0..16 (Alpaydin & Kaynak, 1998).
+cifar10         python pickle batches (``cifar-10-batches-py/``). Krizhevsky, "Learning
+                Multiple Layers of Features from Tiny Images", tech. report, Toronto, 2009.
+svhn            cropped digits, MATLAB v5 ``.mat``. Netzer et al., "Reading Digits in Natural
+                Images with Unsupervised Feature Learning", NIPS workshop 2011 (non-commercial).
 ==============  ==========================================================================
 
-Where IDX files are looked for, in order (the first directory holding all four files wins;
-files are never mixed across directories):
+Where the files of a set are looked for, in order (the first directory holding all of them
+wins; files are never mixed across directories):
 
 1. ``root`` when given -- and then *only* ``root``: an explicit path that lacks the files is an
    error, not a silent fallback. ``root`` may be the data set's own directory
@@ -34,11 +39,23 @@ files are never mixed across directories):
 3. ``./data/<name>`` (relative to the current working directory);
 4. ``/usr/share/datasets/<name>`` (Debian's ``dataset-fashion-mnist`` installs there).
 
+CIFAR-10's files may also sit in a ``cifar-10-batches-py/`` folder (as the official archive
+extracts) inside any of these.
+
 Each of the four files ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
 ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte`` may be gzip-compressed (``.gz``) or not.
 Every read checks the IDX structure (magic, dtype code, dimensions, exact payload length); a
 corrupt or truncated file raises ``ValueError`` naming it. ``verify=True`` additionally checks
 MD5 checksums (of the uncompressed content where known, so a re-compressed ``.gz`` still passes).
+
+CIFAR-10 (``data_batch_1`` .. ``data_batch_5``, ``test_batch``, ``batches.meta``) and SVHN
+(``train_32x32.mat``, ``test_32x32.mat``; label 10 is the digit 0) are checked alike (a corrupt
+file is a ``ValueError`` naming it); ``download=True`` fetches the official archive / files,
+MD5-checked before anything is written. Their images are kept ``uint8`` until converted once;
+``metadata["mean"]`` / ``metadata["std"]`` hold the training split's per-channel statistics
+for :func:`normalise` (not applied to ``x``), and ``metadata["augmentation"]`` the set's
+convention for :class:`Augmentation` (seeded random crop after 4-pixel padding, plus horizontal
+flips for CIFAR-10 only: a mirrored digit is another glyph).
 
 The package, one module per concern:
 
@@ -48,6 +65,10 @@ The package, one module per concern:
   found set of four IDX files;
 * :mod:`bridges.data.dataset` -- the :class:`Dataset` record, :func:`train_val_split`,
   :func:`subset`, :func:`limit`, :func:`to_torch`;
+* :mod:`bridges.data.cifar_svhn` -- the CIFAR-10 pickle and SVHN ``.mat`` formats
+  (:func:`read_cifar10_batch`, :func:`read_svhn_mat`), their search and download;
+* :mod:`bridges.data.transforms` -- :func:`channel_stats`, :func:`normalise`,
+  :class:`Augmentation` (crop + flip, seeded);
 * :mod:`bridges.data.catalog` -- :class:`DatasetSpec`, the registry :data:`DATASET_SPECS` with
   each data set registered once, :func:`load_dataset`, :func:`find_data_dir`, :func:`download`.
 
@@ -83,9 +104,11 @@ from .catalog import (
     find_data_dir,
     load_dataset,
 )
+from .cifar_svhn import read_cifar10_batch, read_cifar10_meta, read_svhn_mat
 from .dataset import Dataset, Split, limit, subset, to_torch, train_val_split
 from .idx import FileChecksum, read_idx, verify_md5, write_idx
 from .locate import ENV_VAR, IDX_FILES, SYSTEM_DATA_DIR
+from .transforms import Augmentation, CropFlip, channel_stats, crop_flip, normalise
 
 # Private names re-exported (outside __all__) because other files use them: tests/test_data.py.
 from .catalog import _register as _register  # isort: skip
@@ -113,6 +136,14 @@ __all__ = [
     "limit",
     "train_val_split",
     "to_torch",
+    "read_cifar10_batch",
+    "read_cifar10_meta",
+    "read_svhn_mat",
+    "channel_stats",
+    "normalise",
+    "crop_flip",
+    "CropFlip",
+    "Augmentation",
 ]
 
 

@@ -2,18 +2,20 @@
 
 Each data set is registered once, below, next to what is particular to it: the MNIST-family
 sets share one IDX loader and differ only in mirrors, checksums and class names (a new variant
-is one :func:`_idx_set` call); the scikit-learn sets share one loader and differ in how they
-are fetched and scaled. :data:`DATASET_SPECS` is a :class:`ratebased.registry.Registry`, so an
-unknown name raises a ``ValueError`` listing the valid ones.
+is one :func:`_idx_set` call); CIFAR-10 and SVHN bring their own format, search and download
+(:mod:`bridges.data.cifar_svhn`, the spec's ``loader``, ``find`` and ``fetch``); the
+scikit-learn sets share one loader and differ in how they are fetched and scaled.
+:data:`DATASET_SPECS` is a :class:`ratebased.registry.Registry`, so an unknown name raises a
+``ValueError`` listing the valid ones.
 
 Examples
 --------
 >>> DATASET_SPECS.get("Fashion-MNIST").class_names[:3]
 ('T-shirt/top', 'Trouser', 'Pullover')
->>> load_dataset("cifar10")
+>>> load_dataset("cifar100")
 Traceback (most recent call last):
 ...
-ValueError: unknown data set 'cifar10'; valid names: mnist, fashion-mnist, kmnist, iris, digits
+ValueError: unknown data set 'cifar100'; valid names: mnist, fashion-mnist, kmnist, iris, digits, cifar10, svhn
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from bridges.data import cifar_svhn
 from bridges.data.dataset import Dataset, _check_seed, train_val_split
 from bridges.data.idx import FileChecksum
 from bridges.data.locate import (
@@ -59,7 +62,7 @@ class DatasetSpec:
     Attributes
     ----------
     name : str
-        Lower-case registry name; also the ``<name>/`` folder searched for IDX files.
+        Lower-case registry name; also the ``<name>/`` folder searched for the files.
     class_names : tuple of str
         Label names.
     input_shape : tuple of int
@@ -69,13 +72,21 @@ class DatasetSpec:
     loader : callable
         ``loader(spec, root, download, verify, test_fraction, seed) -> Dataset``.
     idx : bool
-        True if read from IDX files (searched for, downloadable); False if embedded.
+        True if read from files on disk (searched for in :mod:`bridges.data.locate`'s order,
+        downloadable): IDX files, or the set's own format when ``find`` / ``fetch`` are given;
+        False if embedded.
     mirrors : tuple of str
-        Base URLs for IDX downloads (tried in order), empty for embedded sets.
+        Base URLs for downloads (tried in order), empty for embedded sets.
     checksums : Mapping[str, FileChecksum]
-        Known digests per IDX file stem.
+        Known digests per file (IDX: per file stem).
     hint : str
         Extra advice appended to the missing-files error.
+    find : callable or None
+        ``find(spec, root) -> Path``, the directory holding the set's files (FileNotFoundError
+        listing the search otherwise); None: the IDX search.
+    fetch : callable or None
+        ``fetch(name, directory, mirrors, checksums, timeout_s) -> Path``, download what
+        ``directory`` lacks, returning the directory holding the files; None: the IDX download.
     """
 
     name: str
@@ -87,6 +98,8 @@ class DatasetSpec:
     mirrors: tuple[str, ...] = ()
     checksums: Mapping[str, FileChecksum] = field(default_factory=dict)
     hint: str = ""
+    find: Callable[[DatasetSpec, Any], Path] | None = None
+    fetch: Callable[..., Path] | None = None
 
 
 #: Registered data sets by lower-case name. Add entries only through ``_register``.
@@ -109,10 +122,11 @@ def _spec(name: str) -> DatasetSpec:
 
 # ---- front doors by name: where the files are, fetching them --------------------------------
 def find_data_dir(name: str, root: str | os.PathLike | None = None) -> Path:
-    """Directory holding all four IDX files of data set ``name``.
+    """Directory holding all files of data set ``name`` (the four IDX files of the MNIST family).
 
     Search order: ``root`` (only ``root`` and ``root/<name>`` when given), else
-    ``$BIOPLAUSIBLE_DATA/<name>``, ``./data/<name>``, ``/usr/share/datasets/<name>``.
+    ``$BIOPLAUSIBLE_DATA/<name>``, ``./data/<name>``, ``/usr/share/datasets/<name>`` (CIFAR-10:
+    each also with ``cifar-10-batches-py/``).
 
     Raises
     ------
@@ -140,6 +154,8 @@ def find_data_dir(name: str, root: str | os.PathLike | None = None) -> Path:
     spec = _spec(name)
     if not spec.idx:
         raise ValueError(f"{spec.name} is embedded in scikit-learn; it has no data directory")
+    if spec.find is not None:
+        return spec.find(spec, root)
     found, report = _search(spec, root)
     if found is None:
         raise FileNotFoundError(_missing_message(spec, root, report))
@@ -154,15 +170,17 @@ def download(
     checksums: Mapping[str, FileChecksum] | None = None,
     timeout_s: float = _DOWNLOAD_TIMEOUT_S,
 ) -> Path:
-    """Download the IDX files of ``name`` that ``directory`` lacks, checking MD5 and structure.
+    """Download the files of ``name`` that ``directory`` lacks, checking MD5 and structure.
 
-    Each missing file is fetched as ``<mirror><stem>.gz`` from each mirror in turn until one
-    passes the checks; it is then written atomically. Files already present are left alone.
+    IDX sets: each missing file is fetched as ``<mirror><stem>.gz`` from each mirror in turn until
+    one passes the checks; it is then written atomically. Files already present are left alone.
+    CIFAR-10 and SVHN: see :mod:`bridges.data.cifar_svhn` (the official archive / ``.mat`` files;
+    a download that fails its checks raises ``ValueError``, nothing of it written).
 
     Parameters
     ----------
     name : str
-        Registered IDX data set.
+        Registered data set read from files.
     directory : path or None
         Destination; default ``$BIOPLAUSIBLE_DATA/<name>`` or ``./data/<name>``.
     mirrors : sequence of str or None
@@ -177,7 +195,7 @@ def download(
     Returns
     -------
     pathlib.Path
-        The directory, now holding all four files.
+        The directory now holding all the files (CIFAR-10: ``directory/cifar-10-batches-py``).
 
     Raises
     ------
@@ -204,7 +222,8 @@ def download(
     directory = Path(directory) if directory is not None else _download_target(spec.name, None)
     mirrors = tuple(spec.mirrors if mirrors is None else mirrors)
     checksums = spec.checksums if checksums is None else checksums
-    return _fetch(spec.name, directory, mirrors, checksums, timeout_s)
+    fetch = _fetch if spec.fetch is None else spec.fetch
+    return fetch(spec.name, directory, mirrors, checksums, timeout_s)
 
 
 # ---- scikit-learn embedded data sets ---------------------------------------------------------
@@ -385,6 +404,58 @@ _register(
     )
 )
 
+# CIFAR-10 and SVHN: their own formats, search and download (bridges.data.cifar_svhn).
+_register(
+    DatasetSpec(
+        name="cifar10",
+        class_names=cifar_svhn.CIFAR10_CLASSES,
+        input_shape=(3, 32, 32),
+        citation="Krizhevsky, Learning Multiple Layers of Features from Tiny Images, tech. report, "
+        "University of Toronto, 2009",
+        loader=cifar_svhn.load_cifar10,
+        idx=True,
+        mirrors=("https://www.cs.toronto.edu/~kriz/",),
+        checksums=types.MappingProxyType(
+            {
+                # gz: MD5 of the official archive; raw: MD5 of each extracted file.
+                "cifar-10-python.tar.gz": FileChecksum(gz="c58f30108f718f92721af3b95e74349a"),
+                "data_batch_1": FileChecksum(raw="c99cafc152244af753f735de768cd75f"),
+                "data_batch_2": FileChecksum(raw="d4bba439e000b95fd0a9bffe97cbabec"),
+                "data_batch_3": FileChecksum(raw="54ebc095f3ab1f0389bbae665268c751"),
+                "data_batch_4": FileChecksum(raw="634d18415352ddfa80567beed471001a"),
+                "data_batch_5": FileChecksum(raw="482c414d41f54cd18b22e5b47cb7c3cb"),
+                "test_batch": FileChecksum(raw="40351d587109b95175f43aff81a1287e"),
+                "batches.meta": FileChecksum(raw="5ff9c542aee3614f3951f8cda6e48888"),
+            }
+        ),
+        hint="The official archive is cifar-10-python.tar.gz (170498071 bytes); extract it and pass the "
+        "folder holding cifar-10-batches-py/ (or that folder itself).",
+        find=cifar_svhn.find_cifar10,
+        fetch=cifar_svhn.fetch_cifar10,
+    )
+)
+_register(
+    DatasetSpec(
+        name="svhn",
+        class_names=tuple(str(d) for d in range(10)),
+        input_shape=(3, 32, 32),
+        citation="Netzer, Wang, Coates, Bissacco, Wu, Ng, Reading Digits in Natural Images with Unsupervised "
+        "Feature Learning, NIPS Workshop on Deep Learning and Unsupervised Feature Learning 2011; "
+        "non-commercial use only",
+        loader=cifar_svhn.load_svhn,
+        idx=True,
+        mirrors=("http://ufldl.stanford.edu/housenumbers/",),
+        checksums=types.MappingProxyType(
+            {
+                "train_32x32.mat": FileChecksum(raw="e26dedcc434d2e4c54c9b2d4a06d8373"),
+                "test_32x32.mat": FileChecksum(raw="eb5a983be6a315427106f1b164d9cef3"),
+            }
+        ),
+        find=cifar_svhn.find_svhn,
+        fetch=cifar_svhn.fetch_svhn,
+    )
+)
+
 #: Names accepted by :func:`load_dataset`, in registration order.
 DATASETS: tuple[str, ...] = DATASET_SPECS.names()
 
@@ -404,17 +475,17 @@ def load_dataset(
     ----------
     name : str
         One of :data:`DATASETS` (case-insensitive): ``mnist``, ``fashion-mnist``, ``kmnist``,
-        ``iris``, ``digits``.
+        ``iris``, ``digits``, ``cifar10``, ``svhn``.
     root : path or None
-        IDX sets: directory holding the files, or a parent holding ``<name>/``; when given it is
-        the only place searched. ``None`` searches ``$BIOPLAUSIBLE_DATA/<name>``,
-        ``./data/<name>``, ``/usr/share/datasets/<name>``. Ignored (with a warning) for
-        embedded sets.
+        Sets read from files: directory holding the files, or a parent holding ``<name>/``
+        (CIFAR-10: either may also hold ``cifar-10-batches-py/``); when given it is the only
+        place searched. ``None`` searches ``$BIOPLAUSIBLE_DATA/<name>``, ``./data/<name>``,
+        ``/usr/share/datasets/<name>``. Ignored (with a warning) for embedded sets.
     download : bool
-        Fetch missing IDX files (MD5-checked) into ``root/<name>``, ``$BIOPLAUSIBLE_DATA/<name>``
+        Fetch missing files (MD5-checked) into ``root/<name>``, ``$BIOPLAUSIBLE_DATA/<name>``
         or ``./data/<name>``.
     verify : bool
-        Check MD5 of every IDX file against the known digests (~0.2 s for MNIST). The IDX
+        Check MD5 of every file against the known digests (~0.2 s for MNIST). The file
         structure is checked on every load regardless.
     test_fraction : float or None
         Embedded sets only: fraction held out for test, default 0.25 (stratified). IDX sets have
@@ -429,13 +500,17 @@ def load_dataset(
         digits: ``(1348, 1, 8, 8)`` / ``(449, 1, 8, 8)`` = value / 16;
         iris: ``(112, 4)`` / ``(38, 4)`` min-max scaled with the training split's per-feature
         min and max (test values clipped to ``[0, 1]``).
+        CIFAR-10: ``(50000, 3, 32, 32)`` / ``(10000, 3, 32, 32)``, SVHN: ``(73257, 3, 32, 32)`` /
+        ``(26032, 3, 32, 32)``, both ``uint8 / 255`` (RGB), with the training split's per-channel
+        ``mean`` / ``std`` and the augmentation convention in ``metadata`` (not applied).
 
     Raises
     ------
     ValueError
-        Unknown name (lists the valid ones), corrupt file (names it), MD5 mismatch.
+        Unknown name (lists the valid ones), corrupt file (names it), MD5 mismatch (also of a
+        CIFAR-10 / SVHN download: nothing written).
     FileNotFoundError
-        Missing IDX files: lists every directory searched and where to put the files.
+        Missing files: lists every directory searched and where to put the files.
 
     Examples
     --------

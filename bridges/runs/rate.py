@@ -56,7 +56,10 @@ class RateRunConfig:
     Attributes
     ----------
     rule, rule_options : learning rule name and its hyper-parameters (see ``ratebased.get_rule``).
-    model, hidden, activation, skip : architecture (``hidden``/``skip`` for the MLP only).
+    model, hidden, activation, skip : architecture: a name in ``ratebased.MODELS`` (``mlp``, ``lenet``,
+        ``resnet``, and the CIFAR ResNets ``resnet20``, ``resnet32``, ``resnet56`` of He et al. 2016,
+        arXiv 1512.03385, for image data sets: 1-channel 28x28 or 3-channel 32x32 images alike);
+        ``hidden``/``skip`` for the MLP only.
     dataset, classes, n_train, n_test : data (``classes`` selects and relabels a subset).
     epochs, batch_size, lr, optimizer, weight_decay, schedule : optimisation (``ratebased.TrainConfig``).
     loss : ``"ce"`` or ``"mse"``.

@@ -466,11 +466,11 @@ def test_embedded_set_warns_about_ignored_root(tmp_path):
 
 # --------------------------------------------------------------------------------- registry
 def test_registry_names():
-    assert D.DATASETS == ("mnist", "fashion-mnist", "kmnist", "iris", "digits")
+    assert D.DATASETS == ("mnist", "fashion-mnist", "kmnist", "iris", "digits", "cifar10", "svhn")
     assert all(n == n.lower() for n in D.DATASETS)
 
 
-@pytest.mark.parametrize("bad", ["cifar10", "fashion_mnist", ""], ids=["cifar10", "underscore", "empty"])
+@pytest.mark.parametrize("bad", ["cifar100", "fashion_mnist", ""], ids=["cifar100", "underscore", "empty"])
 def test_unknown_name_lists_valid_names(bad):
     with pytest.raises(ValueError, match=r"unknown data set") as info:
         D.load_dataset(bad)
@@ -487,7 +487,7 @@ def test_old_registry_name_is_a_deprecated_read_only_mapping():
     with pytest.warns(DeprecationWarning, match=r"REGISTRY is deprecated; use bridges\.data\.DATASET_SPECS"):
         from bridges.data import REGISTRY
     assert list(REGISTRY) == list(D.DATASETS)
-    assert REGISTRY["mnist"] is D.DATASET_SPECS.get("mnist") and REGISTRY.get("cifar10") is None
+    assert REGISTRY["mnist"] is D.DATASET_SPECS.get("mnist") and REGISTRY.get("cifar100") is None
     with pytest.raises(TypeError):
         REGISTRY["mnist"] = REGISTRY["kmnist"]  # entries are added only through the registry
 
