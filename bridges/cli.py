@@ -144,6 +144,27 @@ def sigint_kept() -> Iterator[None]:
             signal.signal(signal.SIGINT, before)
 
 
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """While the block runs, a SIGTERM (``kill PID``, a batch system's stop) ends the work like a
+    Ctrl-C: as ``KeyboardInterrupt``, so the command stops its workers, keeps what finished and says
+    how to resume, instead of dying and leaving its worker processes running. Only where SIGTERM
+    has its default handling and in the main thread."""
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def run_main(
     main: Callable[..., int | None],
     argv: list | None = None,
@@ -152,7 +173,7 @@ def run_main(
 ) -> int:
     """Run a front door's ``main(argv, **kwargs)`` and return its exit status.
 
-    The listed errors become one ``error:`` line and exit status 2. A Ctrl-C (``KeyboardInterrupt``,
+    The listed errors become one ``error:`` line and exit status 2. A Ctrl-C or a SIGTERM (``KeyboardInterrupt``,
     raised once the work started was ended, e.g. by :func:`bridges.tasks.run_tasks`) becomes the
     line of :func:`interrupted` and exit status 130; the command says beforehand what is kept and
     how to resume with :func:`resume_hint`.
@@ -172,7 +193,8 @@ def run_main(
     saved, _resume_hint = _resume_hint, None
     try:
         try:
-            return int(main(argv, **kwargs) or 0)
+            with _sigterm_interrupts():
+                return int(main(argv, **kwargs) or 0)
         except errors as exc:
             return fail(exc)
         except KeyboardInterrupt:

@@ -114,9 +114,12 @@ def _finish(proc: subprocess.Popen, log: Path, timeout: float = START_S) -> None
     assert proc.returncode == 0, log.read_text()[-3000:]
 
 
-def _interrupt_when(proc: subprocess.Popen, log: Path, ready: Callable[[], bool]) -> float:
-    """Wait until ``ready()``, send SIGINT to the command's process group, wait until every
-    process of its session has ended; return the seconds from SIGINT to the last one gone."""
+def _interrupt_when(
+    proc: subprocess.Popen, log: Path, ready: Callable[[], bool], sig: int = signal.SIGINT, group: bool = True
+) -> float:
+    """Wait until ``ready()``, send ``sig`` to the command's process group (``group=False``: to the
+    command's own process only, as ``kill PID`` does), wait until every process of its session has
+    ended; return the seconds from the signal to the last one gone."""
     deadline = time.monotonic() + START_S
     while not ready():
         if proc.poll() is not None:
@@ -127,7 +130,10 @@ def _interrupt_when(proc: subprocess.Popen, log: Path, ready: Callable[[], bool]
             os.killpg(proc.pid, signal.SIGKILL)
             pytest.fail(f"nothing to interrupt after {START_S:.0f} s:\n{log.read_text()[-3000:]}")
         time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGINT)
+    if group:
+        os.killpg(proc.pid, sig)
+    else:
+        os.kill(proc.pid, sig)
     t0 = time.monotonic()
     while True:
         proc.poll()  # reap the command itself
@@ -270,3 +276,23 @@ def test_train_rate(tmp_path):
         assert torch.equal(a[name], b[name]), name
     ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (ref, out))
     assert _without_timings(ma) == _without_timings(mb)
+
+
+def test_sigterm_to_the_command_alone_stops_its_workers(tmp_path):
+    """``kill PID`` (SIGTERM to the main process only) ends a process-pool comparison like a Ctrl-C:
+    the workers go too (none is left running as an orphan), finished work is kept, exit status 130."""
+    out = tmp_path / "out"
+    argv = [
+        *("compare", "--rules", "bp,fa", "--seeds", "0,1", "--epsilons", "0,0.1", "--methods", "fgsm"),
+        *("--rate-option", "epochs=8", "--quiet", "--executor", "local", "--workers", "2", "--out", str(out)),
+    ]
+    proc = _start(argv, tmp_path / "run.log")
+    seconds = _interrupt_when(
+        proc, tmp_path / "run.log", lambda: any((out / "tasks").glob("train-*.json")), signal.SIGTERM, group=False
+    )
+    _report("compare (local, 2 workers), SIGTERM to the main process", seconds)
+    assert proc.returncode == 130, (tmp_path / "run.log").read_text()
+    assert _last_line(tmp_path / "run.log") == (
+        f"interrupted: finished work is kept in {out}; run the same command again to resume"
+    )
+    _no_temporaries(out)
