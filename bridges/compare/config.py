@@ -95,7 +95,7 @@ SPIKING_ATTACK_PRESETS: dict[str, dict] = {
     **{
         ds: {
             "methods": ("fgsm", "pgd", "apgd-ce", "square"),
-            "surrogate_methods": ("fgsm", "pgd"),
+            "surrogate_methods": ("fgsm",),
             "pgd_steps": 5,
             "apgd_steps": 20,
             "square_queries": 200,

@@ -411,8 +411,9 @@ def _eval_tasks(cfg: CompareConfig, rule: str, fam: str, seed: int, train_keys: 
             if eps > 0:
                 out.append(attack(kind, method, source, eps, "attack"))
     if grad_methods and cfg.sanity_epsilon is not None and cfg.sanity_epsilon not in cfg.epsilons:
-        method = "pgd" if "pgd" in grad_methods else grad_methods[0]
-        out += [attack(k, method, None, cfg.sanity_epsilon, "sanity") for k in own]
+        for kind in own:  # PGD where the kind runs it, else its first method
+            methods = (surrogate if kind == "surrogate" else grad_methods) or grad_methods
+            out.append(attack(kind, "pgd" if "pgd" in methods else methods[0], None, cfg.sanity_epsilon, "sanity"))
     largest = max(cfg.epsilons, default=0.0)
     if largest > 0:
         for kind in own:
