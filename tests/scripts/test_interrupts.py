@@ -90,6 +90,10 @@ def _session_processes(sid: int) -> list[str]:
     return found
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(argv: list[str], log: Path) -> subprocess.Popen:
     """``bioplausible <argv>`` in a new session (its own process group, as a terminal's job),
     stdout and stderr to ``log``. One torch thread per process: two runs go on side by side."""
@@ -101,6 +105,9 @@ def _start(argv: list[str], log: Path) -> subprocess.Popen:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env={**os.environ, "OMP_NUM_THREADS": "1"},
+            # as from a terminal: SIGINT handled by default even where this test runs in a background job
+            # of a shell without job control (which starts its jobs with SIGINT ignored, inherited here)
+            preexec_fn=_default_sigint,
         )
 
 
