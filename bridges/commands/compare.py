@@ -347,7 +347,8 @@ def main(argv=None, prog=None) -> int:
         if t.fn is train_task
     }
     command = " ".join([prog or "bioplausible compare", *(argv if argv is not None else sys.argv[1:])])
-    rep = write_report(out, cfg, rows, trains, command, versions(), wall_s=wall)
+    task_s = sum(float(read_json(result_path(out, t.key)).get("seconds") or 0.0) for t in tasks)
+    rep = write_report(out, cfg, rows, trains, command, versions(), wall_s=wall, task_s=task_s)
     print(f"{len(rows)} result rows in {wall:.0f} s ({executor}); report: {out / 'report.md'}")
     for rule, v in rep["verdicts"].items():
         if v["verdict"] != "gradient attacks reliable":

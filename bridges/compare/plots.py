@@ -133,6 +133,9 @@ def error_bar_caption(entries: Sequence[Mapping], chance: float | None = None) -
     """What the error bars of a figure drawn from summary ``entries`` are, in one line."""
     methods = sorted({str(v.get("interval", "")) for v in entries} - {""})
     seeds = sorted({int(v.get("n_seeds", 1)) for v in entries})
+    fams = {int(v.get("n_seeds", 1)): set() for v in entries}
+    for v in entries:
+        fams[int(v.get("n_seeds", 1))].add(str(v.get("family", "")))
     how = []
     for m in methods:
         if m.lower() == "wilson":
@@ -140,8 +143,11 @@ def error_bar_caption(entries: Sequence[Mapping], chance: float | None = None) -
         else:
             how.append(f"Student-t interval of the mean ({m})" if "seed" in m else m)
     text = "Error bars: 95% intervals, " + ("; ".join(how) or "as in the report")
-    if seeds and max(seeds) > 1:
-        text += f"; points are means over {'/'.join(map(str, seeds))} seeds"
+    if len(seeds) == 1 and seeds[0] > 1:
+        text += f"; points are means over {seeds[0]} seeds"
+    elif len(seeds) > 1:  # e.g. spiking models attacked on their first seed only
+        parts = [f"{' and '.join(sorted(fams[n] - {''})) or 'models'}: {n} seed{'s' if n > 1 else ''}" for n in seeds]
+        text += f"; points are means over the seeds attacked ({', '.join(parts)})"
     if chance is not None:
         text += f". Dotted line: chance ({100 * chance:.1f}%)"
     return text + "."

@@ -289,6 +289,7 @@ def write_report(
     *,
     summary: dict | None = None,
     verdicts: dict | None = None,
+    task_s: float | None = None,
 ) -> dict:
     """Write results.csv (one line per seed, with its 95% interval), results.json, report.md, the
     figures and models/index.csv (rebuilt from ``train_records``, see :func:`model_index`).
@@ -359,7 +360,10 @@ def write_report(
 
     lines = [f"# Robustness comparison: {cfg.dataset}", "", f"Command: `{command}`", ""]
     if wall_s is not None:
-        lines += [f"Wall time: {wall_s:.0f} s.", ""]
+        timing = f"Wall time of the command that wrote this report: {wall_s:.0f} s"
+        if task_s is not None:  # the same whether the run was done in one go or resumed
+            timing += f"; every task's own time summed (worker-seconds, all runs of this folder): {task_s:.0f} s"
+        lines += [timing + ".", ""]
     lines += ["## Summary", ""]
     lines += summary_lines(summary, verdicts, cfg.rules, sweep, chance)
     claim = stdp_claim(summary, cfg.rules, sweep, verdicts.get("stdp-association"))
