@@ -36,7 +36,7 @@ NETWORK = "784 -> 400 -> 400 -> 10 LIF, skip h1 -> out (stdp-skip-400), dt 0.5 m
 
 
 def parse_args(argv=None, prog=None) -> argparse.Namespace:
-    p = Parser(prog=prog, description=__doc__.split("\n")[1])
+    p = Parser(prog=prog, description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--batch", type=int, default=256, help="images per forward pass")
     p.add_argument("--grad-batch", type=int, default=64, help="images per forward+backward pass")
     p.add_argument("--t-present-ms", type=float, default=100.0, help="input time per sample (dt 0.5 ms)")
