@@ -48,7 +48,8 @@ def test_small_comparison_under_both_executors(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     r = json.loads(out.read_text())
-    assert r["identical_results"] is True and r["rows"] == 6  # 2 rules x 2 eps white-box + fa x 2 eps transfer from bp
+    # 2 rules x 2 eps white-box + fa x 2 eps transfer from bp + each rule's sanity row at eps 1.0 (FGSM)
+    assert r["identical_results"] is True and r["rows"] == 8
     assert r["seconds"]["sequential"] > 0 and r["seconds"]["local"] > 0
     assert r["ratio"] == pytest.approx(r["seconds"]["sequential"] / r["seconds"]["local"])
     assert r["task_slowdown"] == pytest.approx(r["task_seconds"]["local"] / r["task_seconds"]["sequential"])
