@@ -224,8 +224,10 @@ def _twin_predict(model: torch.nn.Module, x: torch.Tensor, seed: int) -> np.ndar
         torch.manual_seed(seed)
         was = model.training
         model.eval()
+        twin = getattr(model, "twin", model)  # FlattenedInput wraps the twin
         for i in range(0, len(x), TWIN_BATCH):
-            out.append(model(x[i : i + TWIN_BATCH].to(dev)).argmax(1).cpu().numpy())
+            xb = x[i : i + TWIN_BATCH].to(dev).flatten(1).to(twin.dtype)
+            out.append(twin.predict(xb).cpu().numpy())  # Brian2's tie-break: the most output drive
         model.train(was)
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 

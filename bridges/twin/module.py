@@ -405,6 +405,34 @@ class SpikingNetworkTwin(nn.Module):
         out = self._simulate(rows, b, p, "rate")[0][self.names[-1]]
         return out.reshape(n_draws, n, -1).mean(dim=0)
 
+    @torch.no_grad()
+    def predict(self, x: Tensor, *, generator: torch.Generator | None = None, seed: int | None = None) -> Tensor:
+        """Predicted classes ``(N,)`` of one input spike draw, as Brian2's classifier predicts them
+        (:func:`spiking.model.predict_from_counts`): the output neuron with most spikes, a tie (often
+        no output spike at all) to the tied neuron with the most synaptic drive during the sample,
+        ``sum_pre counts_pre @ W_pre_out`` (mV; every presynaptic spike into the output adds its weight).
+
+        Example
+        -------
+        >>> from spiking import NetworkConfig, init_state
+        >>> cfg = NetworkConfig(rule="spiking-local", n_in=4, hidden=(3,), n_out=2)
+        >>> twin = build_twin(cfg, init_state(cfg, seed=0))
+        >>> twin.predict(torch.full((5, 4), 0.5), seed=0).shape
+        torch.Size([5])
+        """
+        n = x.shape[0] if isinstance(x, Tensor) and x.dim() >= 1 else 0
+        rows, b, p = self._draw(x, 1, self._generator(generator, seed))
+        counts = self._simulate(rows, b, p, "rate")[0]
+        out_name = self.names[-1]
+        out = counts[out_name].to(torch.float64)
+        drive = torch.zeros_like(out)
+        for pre in self._incoming[-1]:
+            pre_counts = counts[pre] if pre in counts else rows(0, b).sum(dim=1)  # "in": the raster's spikes
+            w = getattr(self, f"W_{pre}_{out_name}").to(drive.device)
+            drive += pre_counts.to(torch.float64).to(drive.device) @ w
+        best = out == out.max(dim=1, keepdim=True).values
+        return torch.where(best, drive, torch.full_like(drive, -torch.inf)).argmax(dim=1)[:n]
+
     def extra_repr(self) -> str:
         sizes = (self.n_in, *self.config.layer_sizes)
         return (

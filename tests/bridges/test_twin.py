@@ -643,3 +643,25 @@ def test_loading_another_state_renews_the_cached_volt_weights():
     assert any(not torch.equal(before[k], fresh[k]) for k in fresh)  # the two states spike differently
     for k in fresh:
         torch.testing.assert_close(after[k], fresh[k], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("w_out", [(0.01, 0.05), (0.05, 0.01)], ids=["drive-to-1", "drive-to-0"])
+def test_predict_breaks_ties_by_output_drive_as_brian2_does(w_out):
+    """Silent outputs (every sample a tie at 0 spikes): ``predict`` gives the class whose neuron received
+    the most synaptic input (``spiking.model.predict_from_counts``), not the lowest index as argmax would."""
+    cfg = NetworkConfig(rule="spiking-local", n_in=4, hidden=(3,), n_out=2)
+    state = init_state(cfg, seed=0)
+    state["W_in_h1"] = np.full_like(state["W_in_h1"], 30.0)  # the hidden layer fires
+    w = np.zeros_like(state["W_h1_out"])
+    w[:, 0], w[:, 1] = w_out  # far below threshold: the output never fires
+    state["W_h1_out"] = w
+    twin = build_twin(cfg, state)
+    x = torch.full((6, 4), 0.9, dtype=torch.float64)
+    assert torch.equal(twin(x, seed=0), torch.zeros(6, 2, dtype=torch.float64))
+    expected = int(np.argmax(w_out))
+    assert twin.predict(x, seed=0).tolist() == [expected] * 6
+    # with output spikes the counts decide, whatever the drive: the twin's argmax on a network that fires
+    state["W_h1_out"] = np.where(w > 0, 40.0, 0.0)
+    state["W_h1_out"][:, expected] = 0.0  # only the other neuron can fire
+    twin = build_twin(cfg, state)
+    assert twin.predict(x, seed=0).tolist() == [1 - expected] * 6
