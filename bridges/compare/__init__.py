@@ -15,7 +15,15 @@ Example
 (9, 2, 1)
 """
 
-from bridges.compare.config import ATTACK_KINDS, DEFAULT_METHODS, DEFAULT_RULES, CompareConfig, family_of
+from bridges.compare.config import (
+    ATTACK_KINDS,
+    ATTACK_PRESETS,
+    DEFAULT_METHODS,
+    DEFAULT_RULES,
+    SPIKING_ATTACK_PRESETS,
+    CompareConfig,
+    family_of,
+)
 from bridges.compare.families import FAMILIES, LoadedModel
 from bridges.compare.graph import build_tasks, compile_task, eval_task, train_task, worker_init, worker_session
 from bridges.compare.report import masking_checks, plot_accuracy_vs_epsilon, write_report
@@ -23,6 +31,8 @@ from bridges.compare.results import ROW_FIELDS, merge, summarise, worst_case_row
 from bridges.compare.verdicts import verdicts
 
 __all__ = [
+    "ATTACK_PRESETS",
+    "SPIKING_ATTACK_PRESETS",
     "ATTACK_KINDS",
     "DEFAULT_METHODS",
     "DEFAULT_RULES",
