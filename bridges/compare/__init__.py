@@ -26,7 +26,8 @@ from bridges.compare.config import (
 )
 from bridges.compare.families import FAMILIES, LoadedModel
 from bridges.compare.graph import build_tasks, compile_task, eval_task, train_task, worker_init, worker_session
-from bridges.compare.report import masking_checks, plot_accuracy_vs_epsilon, write_report
+from bridges.compare.plots import plot_accuracy_vs_epsilon
+from bridges.compare.report import write_report
 from bridges.compare.results import ROW_FIELDS, merge, summarise, worst_case_rows
 from bridges.compare.verdicts import verdicts
 
@@ -44,7 +45,6 @@ __all__ = [
     "compile_task",
     "eval_task",
     "family_of",
-    "masking_checks",
     "merge",
     "plot_accuracy_vs_epsilon",
     "summarise",

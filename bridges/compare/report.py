@@ -1,8 +1,7 @@
-"""Results of a comparison: rows, summaries over seeds, gradient-masking checks, report and figures.
+"""The report of a comparison: results files, report.md, figures and the models' index.
 
-:func:`merge` turns the finished evaluation tasks into result rows; :func:`summarise` gives the mean
-over seeds with its 95% interval; :func:`masking_checks` flags suspect robustness (the rows, summary
-and verdicts are :mod:`bridges.compare.results`' and :mod:`bridges.compare.verdicts`').
+The rows, summaries and verdicts it renders come from :mod:`bridges.compare.results` (``merge``,
+``summarise``, re-exported here) and :mod:`bridges.compare.verdicts`.
 :func:`write_report` writes ``results.csv`` (one line per seed, with its Wilson interval),
 ``results.json``, ``report.md`` (a summary generated from the numbers by
 :mod:`bridges.compare.summary`, each model's settings, chance level and near-chance warnings,
@@ -33,7 +32,7 @@ import io
 from pathlib import Path
 
 from bridges.compare.config import CompareConfig, family_of
-from bridges.compare.results import merge, summarise  # noqa: F401  (re-exported)
+from bridges.compare.results import ROW_FIELDS, merge, summarise  # noqa: F401  (re-exported)
 from bridges.compare.summary import kind_key, method_key
 from bridges.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
@@ -44,29 +43,10 @@ __all__ = [
     "merge",
     "model_index",
     "summarise",
-    "masking_checks",
-    "plot_accuracy_vs_epsilon",
     "report_figures",
     "write_model_index",
     "write_report",
 ]
-
-
-ROW_FIELDS = (
-    "dataset",
-    "rule",
-    "family",
-    "simulator",
-    "seed",
-    "attack",
-    "method",
-    "source",
-    "epsilon",
-    "accuracy",
-    "n_eval",
-    "model_config_key",
-    "task_key",
-)
 
 
 #: columns of ``models/index.csv``: one line per trained model of the comparison
@@ -145,13 +125,6 @@ def find_model(results_dir: str | Path, rule: str, seed: int) -> dict:
     raise ValueError(f"no model of rule {rule!r} and seed {seed} in {index}; it holds: {held or 'no models'}")
 
 
-def masking_checks(rows: list[dict], summary: dict | None, cfg) -> dict[str, dict]:
-    """The gradient-masking verdict of every rule: :func:`bridges.compare.verdicts.verdicts`."""
-    from bridges.compare.verdicts import verdicts
-
-    return verdicts(rows, summary, cfg)
-
-
 _KIND_LABELS = {
     "whitebox": "white-box (exact gradient, torch)",
     "surrogate": "surrogate-gradient EOT (snntorch twin; scored in Brian2)",
@@ -169,13 +142,6 @@ def _attack_label(attack: str, method: str, source: str) -> str:
     if attack == "worst-case":
         return "Worst case (per sample, all attacks)"
     return f"{method.upper()} {_KIND_LABELS.get(attack, attack)}"
-
-
-def plot_accuracy_vs_epsilon(summary: dict, rules: tuple, epsilons: tuple, attack_filter, title: str, ax=None):
-    """Accuracy against epsilon on one axes (:func:`bridges.compare.plots.plot_accuracy_vs_epsilon`)."""
-    from bridges.compare.plots import plot_accuracy_vs_epsilon as plot
-
-    return plot(summary, rules, epsilons, attack_filter, title, ax=ax)
 
 
 def _n_classes(cfg: CompareConfig) -> int:
@@ -326,10 +292,8 @@ def write_report(
     sweep, sanity = split_epsilons(summary, cfg.epsilons, getattr(cfg, "sanity_epsilon", None))
     near = near_chance(summary, cfg.rules, chance)
 
-    from bridges.compare.results import ROW_FIELDS as CSV_FIELDS  # one line per seed, with its interval
-
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=ROW_FIELDS, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for r in rows:
         w.writerow(r)

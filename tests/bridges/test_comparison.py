@@ -12,7 +12,6 @@ from bridges.compare import (
     CompareConfig,
     build_tasks,
     eval_task,
-    masking_checks,
     merge,
     summarise,
     train_task,
@@ -150,14 +149,14 @@ def test_report_files(finished, tmp_path):
     assert all((tmp_path / p).stat().st_size > 1000 for p in rep["plots"])
 
 
-def test_masking_checks_are_the_verdicts(finished):
-    """report.masking_checks (0.2's name) is a thin call to bridges.compare.verdicts (tested in
-    test_verdicts.py). FA's gradients are reliable (transfer from BP does not beat them, PGD reaches 0
-    at the sanity epsilon); BP's cannot be judged: without Square, nothing but its own gradients attacks it."""
+def test_verdicts_of_a_small_comparison(finished):
+    """bridges.compare.verdicts on a finished comparison (the rules: test_verdicts.py). FA's gradients
+    are reliable (transfer from BP does not beat them, PGD reaches 0 at the sanity epsilon); BP's
+    cannot be judged: without Square, nothing but its own gradients attacks it."""
     cfg, tasks, out = finished
     rows = merge(tasks, out)
-    checks = masking_checks(rows, summarise(rows), cfg)
-    assert checks == verdicts(rows, None, cfg)
+    checks = verdicts(rows, summarise(rows), cfg)
+    assert checks == verdicts(rows, None, cfg)  # the summary is derived from the rows when not given
     assert checks["fa"]["verdict"] == "gradient attacks reliable", checks["fa"]["reason"]
     assert checks["bp"]["verdict"] == "inconclusive"
     assert checks["bp"]["reason"].startswith("not measured: (a) no gradient-free or transfer attack")
