@@ -29,7 +29,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-__all__ = ["as_bits", "mcnemar_lower", "mcnemar_p", "seed_interval", "wilson_interval"]
+__all__ = ["as_bits", "mcnemar_lower", "mcnemar_p", "mcnemar_two_sided_p", "seed_interval", "wilson_interval"]
 
 
 def _check_confidence(confidence: float) -> float:
@@ -177,6 +177,32 @@ def mcnemar_p(correct_a, correct_b) -> float:
     if m == 0:
         return 1.0
     return math.fsum(math.comb(m, i) for i in range(n_c, m + 1)) / 2.0**m
+
+
+def mcnemar_two_sided_p(correct_a, correct_b) -> float:
+    """Two-sided exact McNemar p-value that A and B differ in accuracy on the same samples.
+
+    ``p = min(1, 2 P(X >= max(b, c)))`` for ``X ~ Binomial(b + c, 1/2)``, with ``b`` and ``c`` the
+    discordant counts of :func:`mcnemar_p`. The comparison uses it to say whether the snntorch
+    twin and Brian2, scoring the same images with independent spike draws, disagree on the
+    accuracy by more than those draws explain.
+
+    Examples
+    --------
+    >>> mcnemar_two_sided_p("0000", "1111")   # b = 0, c = 4: 2 / 2^4
+    0.125
+    >>> mcnemar_two_sided_p("0110", "1001")   # b = c = 2: no evidence either way
+    1.0
+    """
+    a, b = as_bits(correct_a), as_bits(correct_b)
+    if a.shape != b.shape:
+        raise ValueError(f"A and B must be scored on the same samples, got {a.size} and {b.size} per-sample results")
+    n_b, n_c = int((a & ~b).sum()), int((~a & b).sum())
+    m = n_b + n_c
+    if m == 0:
+        return 1.0
+    tail = math.fsum(math.comb(m, i) for i in range(max(n_b, n_c), m + 1)) / 2.0**m
+    return min(1.0, 2.0 * tail)
 
 
 def mcnemar_lower(correct_a, correct_b, alpha: float = 0.05) -> bool:

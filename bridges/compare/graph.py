@@ -139,7 +139,8 @@ def eval_task(spec: dict, results_dir: Path) -> dict:
     The result holds ``accuracy``, ``n``, ``simulator`` and ``correct`` (a ``"0110..."`` string, one
     character per test sample in test-set order); spiking models' results also the accuracy of the
     same inputs on the snntorch twin with fresh spike draws (``twin_accuracy``) and the share of
-    samples on which twin and Brian2 predict the same class (``agreement``). The clean task
+    samples on which twin and Brian2 predict the same class (``agreement``), and the twin's
+    per-sample correctness (``twin_correct``, the same ``"0110..."`` form). The clean task
     (``attack="clean"``) records ``zero_grad_share``: per gradient kind of the model, the share of
     samples whose input gradient of the margin loss at the clean input is vanishing
     (``max |grad| < 1e-12``; the margin loss, not cross-entropy, because a confident prediction
@@ -169,6 +170,7 @@ def eval_task(spec: dict, results_dir: Path) -> dict:
         twin_pred = _twin_predict(target.grad_model, x_adv, seed=int(spec.get("attack_seed", 0)) + 1)
         out["twin_accuracy"] = float((twin_pred == y.numpy()).mean())
         out["agreement"] = float((twin_pred == pred).mean())
+        out["twin_correct"] = _bits(twin_pred == y.numpy())
     return out
 
 

@@ -267,6 +267,7 @@ def write_report(
     from bridges.compare.plots import RULE_COLOURS, figure_png
     from bridges.compare.summary import (
         NEAR_CHANCE_MARGIN,
+        TWIN_ALPHA,
         agreement_rows,
         budget_rows,
         chance_level,
@@ -514,8 +515,10 @@ def write_report(
             "",
             "Spiking models are attacked through their snntorch twin and the images re-scored in Brian2 (fresh "
             "Poisson draws): the share of samples on which the two predict the same class, on the clean images "
-            "(mean over seeds) and on the adversarial images (every attack and epsilon above 0), and the largest "
-            "difference between their accuracies.",
+            "(mean over seeds) and on the adversarial images (every attack and epsilon above 0), the largest "
+            "difference between their accuracies, and the evaluations whose accuracies differ by more than the "
+            "independent spike draws explain (two-sided exact McNemar test on the per-sample correctness, "
+            f"p < {TWIN_ALPHA:g}; the chance count is what the draws alone would give).",
             "",
         ]
         lines += markdown_table(
@@ -526,6 +529,7 @@ def write_report(
                 "mean agreement %",
                 "lowest agreement % (where)",
                 "largest abs(twin - Brian2) accuracy gap (points)",
+                f"differ beyond the draws (p < {TWIN_ALPHA:g})",
             ],
             agree,
         ) + [""]

@@ -40,7 +40,7 @@ import numpy as np
 from bridges.compare.config import GRADIENT_OF_KIND
 from bridges.compare.graph import eval_task
 from bridges.io import read_json
-from bridges.stats import as_bits, seed_interval, wilson_interval
+from bridges.stats import as_bits, mcnemar_two_sided_p, seed_interval, wilson_interval
 from bridges.tasks import Task, result_path, task_key
 
 __all__ = ["BUDGET_FIELDS", "ROW_FIELDS", "attack_label", "merge", "summarise", "worst_case_rows"]
@@ -68,6 +68,7 @@ ROW_FIELDS = (
     "eot_samples",
     "twin_accuracy",
     "agreement",
+    "twin_p",
     "zero_grad_share",
     "model_config_key",
     "task_key",
@@ -126,6 +127,8 @@ def merge(tasks: list[Task], results_dir: Path) -> list[dict]:
             "versions": rec["versions"],
         }
         base.update({k: res[k] for k in ("twin_accuracy", "agreement") if k in res})
+        if res.get("twin_correct") and res.get("correct"):  # twin vs Brian2: differ beyond the draws?
+            base["twin_p"] = mcnemar_two_sided_p(res["correct"], res["twin_correct"])
         if s["attack"] == "clean":
             zero_grad[(s["rule"], s["seed"])] = res.get("zero_grad_share", {})
             planned = [

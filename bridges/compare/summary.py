@@ -43,6 +43,7 @@ from bridges.compare.plots import clean_entry
 
 __all__ = [
     "NEAR_CHANCE_MARGIN",
+    "TWIN_ALPHA",
     "agreement_rows",
     "budget_rows",
     "evidence_cell",
@@ -59,6 +60,11 @@ __all__ = [
     "split_epsilons",
     "summary_lines",
 ]
+
+#: twin and Brian2 count as disagreeing on an evaluation's accuracy when the two-sided McNemar test of
+#: their per-sample correctness falls below this (independent Poisson draws make some disagreement
+#: expected; this level flags about one evaluation in a hundred by chance)
+TWIN_ALPHA = 0.01
 
 #: a model is near chance when its clean accuracy's lower 95% bound is below chance + this (fraction)
 NEAR_CHANCE_MARGIN = 0.05
@@ -303,14 +309,22 @@ def budget_rows(rows: Sequence[Mapping]) -> list[list[str]]:
 
 def agreement_rows(rows: Sequence[Mapping]) -> list[list[str]]:
     """Twin vs Brian2 per spiking rule: ``[rule, clean agreement %, adversarial evaluations, mean
-    agreement %, lowest agreement % (where), largest |twin - Brian2| accuracy gap in points]``."""
+    agreement %, lowest agreement % (where), largest |twin - Brian2| accuracy gap in points,
+    evaluations whose accuracies differ beyond the spike draws]``.
+
+    The last cell counts the evaluations (clean and adversarial) whose two-sided exact McNemar test
+    of twin against Brian2 correctness (``twin_p``, :func:`bridges.stats.mcnemar_two_sided_p`) falls
+    below :data:`TWIN_ALPHA`, beside the number expected by chance if the two differ only by their
+    independent Poisson draws (``alpha`` times the evaluations tested)."""
     by_rule: dict[str, list] = {}
     clean: dict[str, dict] = {}
+    clean_rows: dict[str, dict] = {}
     for r in rows:
         if r.get("agreement") in (None, "") or r["attack"] == "worst-case":
             continue
         if r["epsilon"] == 0:
             clean.setdefault(r["rule"], {})[r["seed"]] = float(r["agreement"])  # one clean evaluation per seed
+            clean_rows.setdefault(r["rule"], {})[r["seed"]] = r
         elif r.get("role", "attack") != "budget-check":
             by_rule.setdefault(r["rule"], []).append(r)
     body = []
@@ -333,8 +347,25 @@ def agreement_rows(rows: Sequence[Mapping]) -> list[list[str]]:
             ]
         else:
             cells += ["-", "-", "-"]
+        tested = [
+            float(r["twin_p"])
+            for r in [*rs, *clean_rows.get(rule, {}).values()]
+            if r.get("twin_p") not in (None, "") and not _isnan(r["twin_p"])
+        ]
+        cells.append(
+            f"{sum(p < TWIN_ALPHA for p in tested)} of {len(tested)} (chance: {TWIN_ALPHA * len(tested):.1f})"
+            if tested
+            else "-"
+        )
         body.append(cells)
     return body
+
+
+def _isnan(v) -> bool:
+    try:
+        return math.isnan(float(v))
+    except (TypeError, ValueError):
+        return True
 
 
 def stdp_claim(summary: dict, rules: tuple, sweep: list, verdict: Mapping | None = None) -> str | None:

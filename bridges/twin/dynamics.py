@@ -356,6 +356,12 @@ def kernels_apply(dyn: TwinDynamics) -> bool:
     return ordered and kernels.available()
 
 
+#: layers of at most this many neurons pass the gradient of their sources' spikes to those sources'
+#: kernels as ``(gexc, W)`` factors (:func:`bridges.twin.kernels.layer_backward`'s ``g_low``) rather
+#: than as the ``(B, T, n_src)`` product ``gexc @ W.T``
+LOW_RANK_MAX = 32
+
+
 class _Plan:
     """One run of :func:`simulate_layers`: the layers, their weights and the input raster."""
 
@@ -396,10 +402,11 @@ class _Plan:
         from . import kernels
 
         down: list[Tensor | None] = [None] * len(runs)
+        low: list[list[tuple[Tensor, Tensor]]] = [[] for _ in runs]  # factors the source's kernel multiplies
         g_in = None
         P = self.dyn.steps_present
         for l in reversed(range(len(runs))):
-            if g_counts[l] is None and down[l] is None:
+            if g_counts[l] is None and down[l] is None and not low[l]:
                 continue
             # a layer fed only by a Poisson input needs the sum of its input gradient over the steps
             only_rate_input = self.kind == "rate" and all(src < 0 for src in self.dyn.sources[l])
@@ -410,9 +417,11 @@ class _Plan:
                 run=runs[l],
                 g_count=g_counts[l],
                 g_down=down[l],
+                g_low=low[l],
                 sum_steps=P if only_rate_input else None,
                 threads=self.threads,
             )
+            low[l] = []
             if only_rate_input:
                 for w in self.weights[l]:
                     part = gexc @ w.detach().to(gexc.dtype).T
@@ -422,7 +431,9 @@ class _Plan:
             flat = gexc.reshape(B * T, n)
             for src, w in zip(self.dyn.sources[l], self.weights[l]):
                 w = w.detach().to(gexc.dtype)
-                if src >= 0:
+                if src >= 0 and n <= LOW_RANK_MAX:  # a small layer: its gradient stays factored
+                    low[src].append((gexc, w))
+                elif src >= 0:
                     if down[src] is None:
                         down[src] = (flat @ w.T).reshape(B, T, -1)
                     else:

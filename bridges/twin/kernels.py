@@ -167,15 +167,34 @@ void layer_fwd_SUF(long long b0, long long b1, long long T, long long n, const d
 
 void layer_bwd_SUF(long long b0, long long b1, long long T, long long n, const double *cst, const REAL *thr,
                    const REAL *tape_v, const unsigned char *tape_f, const REAL *g_count, const REAL *g_down,
-                   REAL *gexc, long long sum_steps, REAL *gsum, REAL *work) {
-    /* branch-free loops (vectorised); tape flags: 1 ok, 2 fired, 4 inhibited, 8 inside the clip */
+                   REAL *gexc, long long sum_steps, REAL *gsum, REAL *work, int n_low, const REAL **low_g,
+                   const long long *low_m, const REAL **low_wt) {
+    /* branch-free loops (vectorised); tape flags: 1 ok, 2 fired, 4 inhibited, 8 inside the clip.
+       low_g[s] (B, T, m_s) with low_wt[s] (m_s, n): gradients from a small layer this one feeds, whose
+       product low_g @ low_wt joins g_down here, step by step, instead of as a (B, T, n) array */
     const REAL e = (REAL)cst[1], w_inh = (REAL)cst[6], inv_w = (REAL)cst[7], one = (REAL)1.0, zero = (REAL)0.0;
-    REAL *gv = work;
+    REAL *gv = work, *gdl = work + n;
     for (long long b = b0; b < b1; ++b) {
         const REAL *gc = g_count + b * n;
         for (long long j = 0; j < n; ++j) gv[j] = 0;
         for (long long t = T - 1; t >= 0; --t) {
             const long long o = (b * T + t) * n;
+            const REAL *gdown = g_down ? g_down + o : 0;
+            if (n_low > 0) {
+                if (gdown) { for (long long j = 0; j < n; ++j) gdl[j] = gdown[j]; }
+                else { for (long long j = 0; j < n; ++j) gdl[j] = zero; }
+                for (int s = 0; s < n_low; ++s) {
+                    const long long m = low_m[s];
+                    const REAL *gs = low_g[s] + (b * T + t) * m;
+                    for (long long k = 0; k < m; ++k) {
+                        const REAL a = gs[k];
+                        if (a == zero) continue;
+                        const REAL *wk = low_wt[s] + k * n;
+                        for (long long j = 0; j < n; ++j) gdl[j] = gdl[j] + a * wk[j];
+                    }
+                }
+                gdown = gdl;
+            }
             const unsigned char *f = tape_f + o;
             REAL gk = 0;
             int inhibited = 0;
@@ -205,8 +224,8 @@ void layer_bwd_SUF(long long b0, long long b1, long long T, long long n, const d
                 for (long long j = 0; j < n; ++j) gk += ((f[j] & 12) == 12) ? gv[j] : zero;
                 gk = -(gk * w_inh);
             }
-            if (g_down) {
-                const REAL *gd = g_down + o;
+            if (gdown) {
+                const REAL *gd = gdown;
                 for (long long j = 0; j < n; ++j) {
                     REAL u = (tape_v[o + j] - thr[j]) * inv_w;
                     u = u < zero ? -u : u;
@@ -335,6 +354,7 @@ def _load() -> ctypes.CDLL | None:
                 getattr(lib, f"layer_fwd_{suf}").argtypes = [_I, _I, _I, _I, _P, _I, ctypes.c_int, _P, ctypes.c_int]
                 getattr(lib, f"layer_fwd_{suf}").argtypes += [_P] * 10
                 getattr(lib, f"layer_bwd_{suf}").argtypes = [_I, _I, _I, _I] + [_P] * 7 + [_I, _P, _P]
+                getattr(lib, f"layer_bwd_{suf}").argtypes += [ctypes.c_int, _P, _P, _P]
             lib.poisson_raster.argtypes = [_I, _I, _I, _I, _P, ctypes.c_ulonglong, _I, _P]
             _LIB = lib
         except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
@@ -479,14 +499,19 @@ def layer_backward(
     g_down: Tensor | None,
     sum_steps: int | None = None,
     threads: int | None = None,
+    g_low: Sequence[tuple[Tensor, Tensor]] = (),
 ) -> Tensor:
     """Reverse-time adjoint of :func:`layer_forward` (run with ``tape=True``).
 
     ``g_count`` ``(B, n)``: gradient of the layer's spike counts; ``g_down`` ``(B, T, n)``: gradient of
-    its spikes from the layers it feeds. Returns ``gexc`` ``(B, T, n)``, the gradient of the summed
-    synaptic input of every step (zero where the neuron ignores input); the gradient of a source's
-    spikes is ``gexc @ W.T``. With ``sum_steps``, only ``gexc[:, :sum_steps].sum(1)`` ``(B, n)`` is
-    returned (all a Poisson input needs: its straight-through gradient is the same in every step).
+    its spikes from the layers it feeds; ``g_low``: more of that gradient as factors ``(gexc (B, T, m),
+    W (n, m))`` of small layers it feeds (their ``gexc @ W.T`` is added step by step, never stored:
+    for a 10-neuron output that saves two ``(B, T, n)`` arrays and a skinny product).
+
+    Returns ``gexc`` ``(B, T, n)``, the gradient of the summed synaptic input of every step (zero where
+    the neuron ignores input); the gradient of a source's spikes is ``gexc @ W.T``. With ``sum_steps``,
+    only ``gexc[:, :sum_steps].sum(1)`` ``(B, n)`` is returned (all a Poisson input needs: its
+    straight-through gradient is the same in every step).
     """
     lib = _load()
     if lib is None:
@@ -499,10 +524,18 @@ def layer_backward(
     gc = torch.zeros((B, n), dtype=dtype) if g_count is None else g_count.detach().to(dtype).contiguous()
     gd = None if g_down is None else g_down.detach().to(dtype).contiguous()
     thr = thr.detach().contiguous()
+    low = [(g.detach().to(dtype).contiguous(), w.detach().to(dtype).T.contiguous()) for g, w in g_low]
+    for g, wt in low:
+        if g.dim() != 3 or g.shape[:2] != (B, T) or tuple(wt.shape) != (g.shape[2], n):
+            raise ValueError(f"bad g_low factor: gexc {tuple(g.shape)}, W.T {tuple(wt.shape)}, layer ({B}, {T}, {n})")
+    k = len(low)
+    low_g = (ctypes.c_void_p * max(k, 1))(*[g.data_ptr() for g, _ in low])
+    low_m = (ctypes.c_longlong * max(k, 1))(*[int(g.shape[2]) for g, _ in low])
+    low_wt = (ctypes.c_void_p * max(k, 1))(*[wt.data_ptr() for _, wt in low])
     fn = getattr(lib, f"layer_bwd_{_suffix(dtype)}")
 
     def call(b0: int, b1: int) -> None:
-        work = torch.empty(n + 1, dtype=torch.float64)
+        work = torch.empty(2 * n + 1, dtype=torch.float64)
         fn(
             b0,
             b1,
@@ -518,6 +551,10 @@ def layer_backward(
             int(sum_steps or 0),
             _ptr(gsum),
             work.data_ptr(),
+            k,
+            low_g,
+            low_m,
+            low_wt,
         )
 
     _parallel(call, B, threads)

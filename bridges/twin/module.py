@@ -423,15 +423,30 @@ class SpikingNetworkTwin(nn.Module):
         n = x.shape[0] if isinstance(x, Tensor) and x.dim() >= 1 else 0
         rows, b, p = self._draw(x, 1, self._generator(generator, seed))
         counts = self._simulate(rows, b, p, "rate")[0]
+        return self._classes(counts, lambda: rows(0, b).sum(dim=1))[:n]
+
+    @torch.no_grad()
+    def predict_spikes(self, input_spikes: Tensor) -> Tensor:
+        """Predicted classes ``(N,)`` for given input trains ``(N, steps_present, n_in)``, with the
+        tie-break of :meth:`predict`: on the spike trains a Brian2 evaluation drew
+        (:func:`bridges.twin.brian2_numpy_input_spikes`) it predicts what Brian2 predicted."""
+        s = self.check_spikes(input_spikes)
+        hard = (s != 0).to(device="cpu", dtype=torch.uint8)
+        counts = self._simulate(lambda r0, r1: hard[r0:r1], len(s))[0]
+        return self._classes(counts, lambda: hard.sum(dim=1))
+
+    def _classes(self, counts: dict[str, Tensor], input_counts: Callable[[], Tensor]) -> Tensor:
+        """The output neuron with most spikes; ties to the tied neuron with most synaptic drive
+        (``input_counts()``: spikes per input and sample, for a projection from the input)."""
         out_name = self.names[-1]
         out = counts[out_name].to(torch.float64)
         drive = torch.zeros_like(out)
         for pre in self._incoming[-1]:
-            pre_counts = counts[pre] if pre in counts else rows(0, b).sum(dim=1)  # "in": the raster's spikes
+            pre_counts = counts[pre] if pre in counts else input_counts()
             w = getattr(self, f"W_{pre}_{out_name}").to(drive.device)
             drive += pre_counts.to(torch.float64).to(drive.device) @ w
         best = out == out.max(dim=1, keepdim=True).values
-        return torch.where(best, drive, torch.full_like(drive, -torch.inf)).argmax(dim=1)[:n]
+        return torch.where(best, drive, torch.full_like(drive, -torch.inf)).argmax(dim=1)
 
     def extra_repr(self) -> str:
         sizes = (self.n_in, *self.config.layer_sizes)

@@ -358,6 +358,8 @@ def test_spiking_rules_in_the_comparison_end_to_end(tmp_path):
     assert all(r["n_eval"] == 16 and 0 <= r["accuracy"] <= 1 for r in spk)
     # every Brian2 score comes with the twin's score of the same images and their agreement
     assert all(0 <= r["twin_accuracy"] <= 1 and 0 <= r["agreement"] <= 1 for r in spk if r["attack"] != "worst-case")
+    # and the two-sided McNemar p of twin against Brian2 correctness (bridges.stats.mcnemar_two_sided_p)
+    assert all(0 < r["twin_p"] <= 1 for r in spk if r["attack"] != "worst-case")
     assert {r["eot_samples"] for r in spk if r["attack"] == "surrogate" and r["role"] == "attack"} == {2}
     clean = {(r["rule"], r["attack"]): r["accuracy"] for r in spk if r["epsilon"] == 0.0}
     for rule in ("stdp-association", "spiking-local"):

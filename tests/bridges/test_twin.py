@@ -557,11 +557,15 @@ def _assert_gradients_agree(fast, ref):
 
 
 @needs_kernels
+@pytest.mark.parametrize("low_rank_max", [32, 0], ids=["factored", "dense"])
 @pytest.mark.parametrize("grad", [False, True], ids=["no-grad", "grad"])
 @pytest.mark.parametrize("dtype", sorted(DTYPES))
-def test_kernel_engine_forward_and_gradients_equal_the_step_loops(dtype, grad):
+def test_kernel_engine_forward_and_gradients_equal_the_step_loops(dtype, grad, low_rank_max, monkeypatch):
     """Same draws (the encoder is shared), same output counts, and (``grad``) the same surrogate input
-    gradient through the straight-through Poisson encoder, the skip and the inhibition."""
+    gradient through the straight-through Poisson encoder, the skip and the inhibition; with the
+    gradients of small layers passed to their sources' kernels as factors (``factored``: every layer
+    here has at most 32 neurons) or as ``(B, T, n)`` products (``dense``, as for 400-neuron layers)."""
+    monkeypatch.setattr("bridges.twin.dynamics.LOW_RANK_MAX", low_rank_max)
     fast, ref = _engines(DTYPES[dtype])
     pieces = _engines(DTYPES[dtype])[0]
     pieces.PIECE_BYTES = 1  # one sample per kernel call: the batch split must change nothing
@@ -587,7 +591,9 @@ def test_kernel_engine_forward_and_gradients_equal_the_step_loops(dtype, grad):
 
 @needs_kernels
 @pytest.mark.parametrize("dtype", sorted(DTYPES))
-def test_kernel_engine_gradient_with_respect_to_spike_trains_equals_the_step_loops(dtype):
+@pytest.mark.parametrize("low_rank_max", [32, 0], ids=["factored", "dense"])
+def test_kernel_engine_gradient_with_respect_to_spike_trains_equals_the_step_loops(dtype, low_rank_max, monkeypatch):
+    monkeypatch.setattr("bridges.twin.dynamics.LOW_RANK_MAX", low_rank_max)
     fast, ref = _engines(DTYPES[dtype])
     spikes = torch.as_tensor(_spikes(n=4, seed=6)).to(DTYPES[dtype])
     grads = []
