@@ -445,6 +445,27 @@ _PRIOR_S = {
     "gradient rate": 0.085 / (449 * 10),  # per sample and gradient step of a rate model (digits' MLP)
 }
 
+#: (training, test) samples of each data set, to scale the priors (measured on digits) by the samples
+#: a task processes; a data set not listed counts as digits' size
+_SAMPLES = {
+    "digits": (1348, 449),
+    "iris": (112, 38),
+    "mnist": (60000, 10000),
+    "fashion-mnist": (60000, 10000),
+    "kmnist": (60000, 10000),
+    "cifar10": (50000, 10000),
+    "svhn": (73257, 26032),
+}
+
+
+def _sample_ratio(s: dict, split: int, n: int | None) -> float:
+    """Samples of a task (``n``, or the whole split of its data set) over digits' (``split``: 0 train,
+    1 test)."""
+    dataset = s.get("dataset") or s.get("config", {}).get("dataset")
+    full = _SAMPLES.get(dataset, _SAMPLES["digits"])[split]
+    return float(n or full) / _SAMPLES["digits"][split]
+
+
 #: model queries that cost as much as one gradient step (a forward pass is ~1/3 of forward+backward)
 _QUERIES_PER_STEP = 3.0
 
@@ -474,7 +495,7 @@ def task_prior_s(task: Task) -> float:
     if task.fn is compile_task:
         return _PRIOR_S["compile"]
     if task.fn is train_task:
-        epochs = float(s["config"].get("epochs") or 1)
+        epochs = float(s["config"].get("epochs") or 1) * _sample_ratio(s, 0, s["config"].get("n_train"))
         return epochs * _PRIOR_S["train rate" if s["family"] == "rate" else "train spiking"]
     if task.fn is eval_task:
         return _eval_prior_s(s)
@@ -503,7 +524,7 @@ _ATTACK_COST = {
 def _eval_prior_s(s: dict) -> float:
     steps = _attack_steps(s)
     if s["family"] == "rate":
-        return _PRIOR_S["eval rate"] * max(1.0, steps / 10)
+        return _PRIOR_S["eval rate"] * max(1.0, steps / 10) * _sample_ratio(s, 1, s.get("n_eval"))
     c = s["config"]
     t_steps = float(c.get("t_present_ms") or 100) / float(c.get("dt_ms") or 1)  # simulated per sample
     n = float(s.get("n_eval") or 100)
@@ -522,7 +543,9 @@ class WorkEstimate:
     a second), so a progress bar counts expected seconds instead: every task is weighted by its
     prior (:func:`task_prior_s`) times a factor learnt from the finished tasks (measured seconds
     over priors): its kind's once a task of that kind has finished (a cache hit, a slow rule),
-    else the median of the kinds' factors (this machine's speed). ``done_s / elapsed`` is then the
+    else the median of the factors of its family's kinds (this machine's speed for, say, the rate
+    models, whose size the priors do not know: a 784-256-256 MLP's factor says nothing about a Brian2
+    simulation), else 1 (the prior). ``done_s / elapsed`` is then the
     sweep's rate in worker-seconds per second and ``(total_s - done_s)`` over that rate its
     remaining time, whatever the number of workers.
 
@@ -543,6 +566,7 @@ class WorkEstimate:
         self.tasks = list(tasks)
         self._prior = {t.key: task_prior_s(t) for t in self.tasks}
         self._kind = {t.key: task_kind(t) for t in self.tasks}
+        self._family = {self._kind[t.key]: t.spec.get("family") for t in self.tasks}
         self._seconds: dict[str, float] = {}
         self._fit: dict[str, list[float]] = {}  # kind -> [measured seconds, prior seconds]
         #: seconds of the tasks already finished when the estimate was made (a resumed run)
@@ -574,10 +598,10 @@ class WorkEstimate:
         fit = self._fit.get(self._kind[task.key])
         if fit is not None and fit[1] > 0:
             return self._prior[task.key] * fit[0] / fit[1]
-        return self._prior[task.key] * self._machine_factor()
+        return self._prior[task.key] * self._machine_factor(self._family[self._kind[task.key]])
 
-    def _machine_factor(self) -> float:
-        factors = sorted(m / p for m, p in self._fit.values() if p > 0)
+    def _machine_factor(self, family: str | None = None) -> float:
+        factors = sorted(m / p for kind, (m, p) in self._fit.items() if p > 0 and self._family.get(kind) == family)
         if not factors:
             return 1.0
         mid = len(factors) // 2

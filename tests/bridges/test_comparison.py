@@ -493,11 +493,32 @@ def test_work_estimate_weighs_tasks_by_expected_cost_and_learns_per_kind():
     train_bp = next(t for t in work.tasks if t.fn is train_task and t.spec["rule"] == "bp")
     assert work.finish(compile_t, {"seconds": 2.0}) and not work.finish(compile_t, {"seconds": 2.0})
     assert (work.done_s, work.n_done) == (2.0, 1)
-    # ... and, while it is the only measurement, so does every kind not measured yet (this machine's speed)
-    assert work.expected_s(train_bp) == pytest.approx(2.0 / 80.0 * 10 * 3.2 / 30)
-    work.finish(train_bp, {"seconds": 3.2 / 3})  # bp trains at its prior: the median factor is (1/40 + 1) / 2
+    # ... and so does every spiking kind not measured yet (this machine's speed), not the rate models
+    assert work.expected_s(train_bp) == pytest.approx(10 * 3.2 / 30)
+    work.finish(train_bp, {"seconds": 2 * 3.2 / 3})  # bp trains at twice its prior: the rate models' factor
     other = next(t for t in work.tasks if t.fn is eval_task and t.spec["rule"] == "bp")
-    assert work.expected_s(other) == pytest.approx(0.085 * (2.0 / 80.0 + 1.0) / 2)
+    assert work.expected_s(other) == pytest.approx(2 * 0.085 * 120 / 449)  # FGSM on 120 of digits' 449 images
+    spiking_eval = next(t for t in work.tasks if t.fn is eval_task and t.spec["family"] == "spiking")
+    assert work.expected_s(spiking_eval) == pytest.approx(work._prior[spiking_eval.key] * 2.0 / 80.0)  # compile's
+
+
+def test_work_estimate_scales_with_samples_and_keeps_families_apart():
+    """Full MNIST: priors scale with the training and test samples, and slow rate trainings (a
+    784-256-256 MLP is ~30x digits' per sample) do not inflate the expected spiking evaluations."""
+    from bridges.compare.graph import WorkEstimate
+
+    cfg = _cfg(dataset="mnist", rules=("bp", "stdp-association"), epsilons=(0.0, 0.1), methods=("fgsm",), n_eval=None)
+    work = WorkEstimate(build_tasks(cfg))
+    train_bp = next(t for t in work.tasks if t.fn is train_task and t.spec["rule"] == "bp")
+    eval_bp = next(t for t in work.tasks if t.fn is eval_task and t.spec["rule"] == "bp" and t.spec["epsilon"] > 0)
+    epochs = train_bp.spec["config"]["epochs"]
+    assert work.expected_s(train_bp) == pytest.approx(epochs * 3.2 / 30 * 60000 / 1348)
+    assert work.expected_s(eval_bp) == pytest.approx(0.085 * 10000 / 449)  # FGSM on all 10,000 test images
+    spk = [t for t in work.tasks if t.fn is eval_task and t.spec["family"] == "spiking"]
+    before = [work.expected_s(t) for t in spk]
+    work.finish(train_bp, {"seconds": 30 * work.expected_s(train_bp)})
+    assert work.expected_s(eval_bp) == pytest.approx(30 * 0.085 * 10000 / 449)  # the rate family's factor
+    assert [work.expected_s(t) for t in spk] == pytest.approx(before)  # no spiking kind measured: unchanged
 
 
 def test_work_estimate_counts_tasks_finished_earlier_as_initial(finished):

@@ -112,7 +112,7 @@ def _rows() -> list[dict]:
                     if attack == "surrogate":
                         row["eot_samples"] = 20
                     if spiking:  # one STDP evaluation whose twin score differs beyond the draws
-                        odd = rule == "stdp-association" and role == "attack" and eps == EPS[-1] and k == 0 and seed == 0
+                        odd = (rule, role, eps, k, seed) == ("stdp-association", "attack", EPS[-1], 0, 0)
                         row.update(twin_accuracy=row["accuracy"], agreement=0.98, twin_p=0.001 if odd else 0.5)
                     rows.append(row)
     for r in rows:
