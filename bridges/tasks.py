@@ -214,6 +214,7 @@ def run_tasks(
     on_done: Callable[[Task, dict], None] | None = None,
     worker_init: Callable[[], None] | None = None,
     session: Callable[[], ContextManager] | None = None,
+    priority: Callable[[Task], float] | None = None,
 ) -> dict[str, dict]:
     """Run every task (dependencies first) and return ``{key: record}``.
 
@@ -235,6 +236,11 @@ def run_tasks(
     session : callable, optional
         A context-manager factory wrapping the whole ``sequential`` run in this process (the
         in-process counterpart of ``worker_init``, e.g. keep builds and clean up at the end).
+    priority : callable, optional
+        ``local``: a worker that falls free takes the ready task with the highest ``priority(task)``
+        (the comparison passes the expected seconds: longest first, so that no long task starts
+        last while the other workers idle); tasks are handed out one per free worker, none queued.
+        Results do not depend on the order (every task is seeded from its key).
     """
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; valid names: {', '.join(EXECUTORS)}")
@@ -267,6 +273,7 @@ def run_tasks(
         on_done=on_done,
         worker_init=worker_init,
         session=session,
+        priority=priority,
     )
     return done
 
@@ -408,7 +415,7 @@ def _end_workers(pool: cf.ProcessPoolExecutor, results_dir) -> None:
                 log.warning("removed %s, left by a killed worker", tmp)
 
 
-def _run_local(pending, done, results_dir, *, workers, max_retries, on_done, worker_init=None, **_):
+def _run_local(pending, done, results_dir, *, workers, max_retries, on_done, worker_init=None, priority=None, **_):
     workers = workers or _free_cores()
     attempts: dict[str, int] = {}
     ctx = mp.get_context("spawn")
@@ -422,7 +429,10 @@ def _run_local(pending, done, results_dir, *, workers, max_retries, on_done, wor
         try:
             while pending and not broken:
                 running = {t.key for t in futures.values()}
-                for t in _ready(pending, done, running):
+                ready = _ready(pending, done, running)
+                if priority is not None:  # one task per free worker, the highest priority first
+                    ready = sorted(ready, key=priority, reverse=True)[: max(0, workers - len(futures))]
+                for t in ready:
                     futures[pool.submit(_run_task_in_local_worker, t, results_dir)] = t
                 if not futures:
                     raise RuntimeError("no task is ready although some are pending (unfinished dependency)")

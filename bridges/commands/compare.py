@@ -329,6 +329,7 @@ def main(argv=None, prog=None) -> int:
             on_done=on_done,
             worker_init=worker_init,
             session=worker_session,
+            priority=work.expected_s,  # longest expected first: no long task left for the end
         )
     except (ValueError, ImportError, RuntimeError, FileNotFoundError) as exc:
         return fail(one_line(exc))

@@ -40,7 +40,7 @@ import torch
 
 from bridges.compare.config import CompareConfig, family_of
 from bridges.compare.families import FAMILIES, LoadedModel
-from bridges.io import atomic_write_json, read_json
+from bridges.io import atomic_save_npz, atomic_write_json, read_json
 from bridges.tasks import Task, task_key
 
 __all__ = [
@@ -197,6 +197,20 @@ def _gradient_source(kind: str, target: LoadedModel, source: LoadedModel | None)
 
 
 def _craft(spec: dict, target: LoadedModel, x: torch.Tensor, y: torch.Tensor, results_dir: Path) -> torch.Tensor:
+    """Adversarial images of one evaluation. A transfer attack's images are crafted once per
+    ``craft_key`` and kept in ``TRANSFER_DIR`` for every other target scored on the same samples."""
+    if spec["attack"] == "transfer" and spec.get("craft_key"):
+        path = Path(results_dir) / TRANSFER_DIR / f"{spec['craft_key']}.npz"
+        if path.exists():
+            with np.load(path) as f:
+                return torch.from_numpy(f["x_adv"])
+        x_adv = _craft_now(spec, target, x, y, results_dir)
+        atomic_save_npz(path, x_adv=x_adv.numpy())
+        return x_adv
+    return _craft_now(spec, target, x, y, results_dir)
+
+
+def _craft_now(spec: dict, target: LoadedModel, x: torch.Tensor, y: torch.Tensor, results_dir: Path) -> torch.Tensor:
     from bridges import attacks
 
     kind = spec["attack"]
@@ -352,6 +366,15 @@ def budget_of(cfg: CompareConfig, kind: str, method: str, factor: int = 1) -> di
     return out
 
 
+#: fields of an evaluation's spec that name its target model: a transfer attack's images depend on
+#: the rest only (source model, method, epsilon, budget, test samples), so targets share them
+_TARGET_FIELDS = ("family", "rule", "seed", "config")
+
+#: folder (in the results folder) of the transfer attacks' adversarial images, one ``.npz`` per
+#: crafting (``craft_key``)
+TRANSFER_DIR = "transfer"
+
+
 def _eval_tasks(cfg: CompareConfig, rule: str, fam: str, seed: int, train_keys: dict) -> list[Task]:
     """The evaluations of one model: one clean evaluation, every (kind, method, source) at every
     epsilon > 0, the sanity row at ``cfg.sanity_epsilon`` (PGD, else the first gradient method) and
@@ -381,7 +404,11 @@ def _eval_tasks(cfg: CompareConfig, rule: str, fam: str, seed: int, train_keys: 
 
     def task(spec: dict, source: str | None = None, extra: dict | None = None) -> Task:
         spec = {**base, **spec}
-        spec["attack_seed"] = int(task_key("seed", spec)[-8:], 16)
+        if spec["attack"] == "transfer":  # crafted once on the source, shared by every target of its size
+            spec["craft_key"] = task_key("craft", {k: v for k, v in spec.items() if k not in _TARGET_FIELDS})
+            spec["attack_seed"] = int(spec["craft_key"][-8:], 16)
+        else:
+            spec["attack_seed"] = int(task_key("seed", spec)[-8:], 16)
         key = task_key(f"eval-{rule}", spec)
         deps = (tkey,) + ((train_keys[(source, seed)][0],) if source else ())
         return Task(key, eval_task, {**spec, **(extra or {})}, deps)

@@ -49,6 +49,17 @@ def test_local_executor_matches_sequential(tmp_path):
     assert {v["threads"] for v in seq.values()} == {TASK_THREADS}  # same numerics under every executor
 
 
+def test_local_executor_hands_the_highest_priority_ready_task_to_a_free_worker(tmp_path):
+    """Longest first: one worker takes b (3), c (2), a (1), then d (10), which waits for a; the
+    results are those of the sequential run (every task is seeded from its key)."""
+    fn = task_fns.random_numbers
+    tasks = [Task(k, fn, {"name": k}) for k in "abc"] + [Task("d", fn, {"name": "d"}, deps=("a",))]
+    rank = {"a": 1, "b": 3, "c": 2, "d": 10}
+    records = run_tasks(tasks, tmp_path / "loc", executor="local", workers=1, priority=lambda t: rank[t.key])
+    assert (tmp_path / "loc" / "invocations.log").read_text().split() == ["b", "c", "a", "d"]
+    assert _results(records) == _results(run_tasks(tasks, tmp_path / "seq", executor="sequential"))
+
+
 def test_sequential_executor_restores_the_callers_thread_count(tmp_path):
     import torch
 
