@@ -29,7 +29,15 @@ from statistics import NormalDist
 
 import numpy as np
 
-__all__ = ["as_bits", "mcnemar_lower", "mcnemar_p", "mcnemar_two_sided_p", "seed_interval", "wilson_interval"]
+__all__ = [
+    "as_bits",
+    "binom_half_tail",
+    "mcnemar_lower",
+    "mcnemar_p",
+    "mcnemar_two_sided_p",
+    "seed_interval",
+    "wilson_interval",
+]
 
 
 def _check_confidence(confidence: float) -> float:
@@ -173,10 +181,37 @@ def mcnemar_p(correct_a, correct_b) -> float:
         )
     n_b = int((a & ~b).sum())
     n_c = int((~a & b).sum())
-    m = n_b + n_c
-    if m == 0:
+    return binom_half_tail(n_b + n_c, n_c)
+
+
+def binom_half_tail(m: int, k: int) -> float:
+    """``P(X >= k)`` for ``X ~ Binomial(m, 1/2)``, exact: integer sums of the binomial coefficients
+    over the shorter tail (the coefficients of ``m`` in the thousands overflow a float), divided by
+    ``2^m`` once, correctly rounded.
+
+    Examples
+    --------
+    >>> binom_half_tail(4, 4), binom_half_tail(4, 0), binom_half_tail(3, 2)
+    (0.0625, 1.0, 0.5)
+    >>> f"{binom_half_tail(10_000, 5_200):.3g}"   # 4 standard deviations (50) above the mean
+    '3.3e-05'
+    """
+    if k <= 0:
         return 1.0
-    return math.fsum(math.comb(m, i) for i in range(n_c, m + 1)) / 2.0**m
+    if k > m:
+        return 0.0
+    if k > m - k:  # the upper tail is the shorter: sum it
+        return _comb_sum(m, k, m) / (1 << m)
+    return 1.0 - _comb_sum(m, 0, k - 1) / (1 << m)  # else 1 - the lower tail
+
+
+def _comb_sum(m: int, lo: int, hi: int) -> int:
+    """``sum(comb(m, i) for i in lo..hi)`` by the recurrence ``comb(m, i + 1) = comb(m, i) (m - i) / (i + 1)``."""
+    c, total = math.comb(m, lo), 0
+    for i in range(lo, hi + 1):
+        total += c
+        c = c * (m - i) // (i + 1)
+    return total
 
 
 def mcnemar_two_sided_p(correct_a, correct_b) -> float:
@@ -198,11 +233,9 @@ def mcnemar_two_sided_p(correct_a, correct_b) -> float:
     if a.shape != b.shape:
         raise ValueError(f"A and B must be scored on the same samples, got {a.size} and {b.size} per-sample results")
     n_b, n_c = int((a & ~b).sum()), int((~a & b).sum())
-    m = n_b + n_c
-    if m == 0:
+    if n_b == n_c:
         return 1.0
-    tail = math.fsum(math.comb(m, i) for i in range(max(n_b, n_c), m + 1)) / 2.0**m
-    return min(1.0, 2.0 * tail)
+    return min(1.0, 2.0 * binom_half_tail(n_b + n_c, max(n_b, n_c)))
 
 
 def mcnemar_lower(correct_a, correct_b, alpha: float = 0.05) -> bool:

@@ -5,7 +5,15 @@ import math
 import numpy as np
 import pytest
 
-from bridges.stats import as_bits, mcnemar_lower, mcnemar_p, seed_interval, wilson_interval
+from bridges.stats import (
+    as_bits,
+    binom_half_tail,
+    mcnemar_lower,
+    mcnemar_p,
+    mcnemar_two_sided_p,
+    seed_interval,
+    wilson_interval,
+)
 
 # Hand computation from the Wilson formula, z = 1.959964 (two-sided 95%), z^2 = 3.841459:
 #   centre = (k + z^2/2) / (n + z^2),  half = z / (n + z^2) * sqrt(k (n - k) / n + z^2 / 4)
@@ -108,3 +116,27 @@ def test_mcnemar_reads_bit_strings_and_checks_lengths():
         mcnemar_p("01", "011")
     with pytest.raises(ValueError, match="only '0' and '1'"):
         as_bits("01x")
+
+
+@pytest.mark.parametrize(
+    "m, k",
+    [(4, 4), (10, 3), (10, 8), (1, 1), (2_000, 1_100), (10_000, 5_200), (10_000, 4_800), (10_000, 9_000)],
+    ids=lambda v: str(v),
+)
+def test_binomial_tail_matches_scipy_also_where_the_coefficients_overflow_a_float(m, k):
+    """The exact integer tail against scipy's incomplete-beta survival function (an independent
+    formulation); comb(10000, 5000) has ~3,000 digits, far past a float."""
+    from scipy.stats import binom
+
+    assert binom_half_tail(m, k) == pytest.approx(binom.sf(k - 1, m, 0.5), rel=1e-10, abs=1e-300)
+
+
+def test_mcnemar_on_ten_thousand_samples():
+    """A full-MNIST comparison pairs attacks on 10,000 images: thousands of discordant samples."""
+    a = np.r_[np.zeros(3000), np.ones(7000)]  # A fools 3,000 samples ...
+    b = np.r_[np.ones(2900), np.zeros(100), np.ones(7000)]  # ... B only 100 of them
+    assert mcnemar_p(a, b) < 1e-300 or mcnemar_p(a, b) == 0.0
+    assert mcnemar_lower(a, b) and not mcnemar_lower(b, a)
+    assert mcnemar_two_sided_p(a, b) == pytest.approx(2 * mcnemar_p(a, b), abs=1e-300)
+    half = np.r_[np.zeros(1500), np.ones(1500)]
+    assert mcnemar_two_sided_p(half, 1 - half) == 1.0  # b = c = 1,500: no evidence either way
