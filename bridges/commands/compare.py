@@ -41,6 +41,7 @@ from bridges.compare import (
     DEFAULT_RULES,
     CompareConfig,
     build_tasks,
+    craft_task,
     eval_task,
     merge,
     train_task,
@@ -289,11 +290,14 @@ def main(argv=None, prog=None) -> int:
     executor = args.executor or default_executor()
     n_train = sum(1 for t in tasks if t.fn is train_task)
     n_eval = sum(1 for t in tasks if t.fn is eval_task)
-    n_compile = len(tasks) - n_train - n_eval
+    n_craft = sum(1 for t in tasks if t.fn is craft_task)
+    n_compile = len(tasks) - n_train - n_eval - n_craft
     desc = (
         f"{executor}: "
         + (f"{n_compile} compilations, " if n_compile else "")
-        + f"{n_train} trainings, {n_eval} evaluations"
+        + f"{n_train} trainings, "
+        + (f"{n_craft} transfer attacks, " if n_craft else "")
+        + f"{n_eval} evaluations"
     )
     # the bar counts expected seconds of work, not tasks (a compilation takes minutes, a rate
     # evaluation a tenth of a second), learnt per kind of task as they finish: its ETA is the work left

@@ -11,8 +11,10 @@ Example
 -------
 >>> cfg = CompareConfig(rules=("bp", "fa"), seeds=(0,), epsilons=(0.0, 0.1), methods=("fgsm",))
 >>> tasks = build_tasks(cfg)  # per model: a clean evaluation, FGSM at 0.1 and the sanity row at 1.0
->>> len(tasks), sum(t.fn is train_task for t in tasks), sum(t.spec.get("attack") == "transfer" for t in tasks)
-(9, 2, 1)
+>>> len(tasks), sum(t.fn is train_task for t in tasks), sum(t.fn is craft_task for t in tasks)
+(10, 2, 1)
+>>> sum(t.fn is eval_task and t.spec["attack"] == "transfer" for t in tasks)  # FA scored on BP's FGSM
+1
 """
 
 from bridges.compare.config import (
@@ -25,7 +27,15 @@ from bridges.compare.config import (
     family_of,
 )
 from bridges.compare.families import FAMILIES, LoadedModel
-from bridges.compare.graph import build_tasks, compile_task, eval_task, train_task, worker_init, worker_session
+from bridges.compare.graph import (
+    build_tasks,
+    compile_task,
+    craft_task,
+    eval_task,
+    train_task,
+    worker_init,
+    worker_session,
+)
 from bridges.compare.plots import plot_accuracy_vs_epsilon
 from bridges.compare.report import write_report
 from bridges.compare.results import ROW_FIELDS, merge, summarise, worst_case_rows
@@ -43,6 +53,7 @@ __all__ = [
     "LoadedModel",
     "build_tasks",
     "compile_task",
+    "craft_task",
     "eval_task",
     "family_of",
     "merge",

@@ -13,7 +13,8 @@ Attacks (each row says which):
 * ``whitebox``  - rate models, attacked through the **true** input gradient: a plain-autograd twin
   sharing the weights (never the feedback path of FA/DFA/sign-symmetry), evaluated in torch;
 * ``transfer``  - adversarial examples crafted white-box on a source model (BP by default, same seed)
-  and evaluated on every other model, rate or spiking;
+  and evaluated on every other model, rate or spiking; crafted once per source, method, epsilon and
+  set of test samples by a craft task (:func:`craft_task`) that every target's evaluation reads;
 * ``surrogate`` - spiking models, attacked through the snntorch twin's surrogate gradients averaged
   over input spike draws (expectation over transformation), the adversarial images then evaluated
   in Brian2;
@@ -48,7 +49,10 @@ __all__ = [
     "budget_of",
     "build_tasks",
     "compile_task",
+    "craft_task",
     "train_task",
+    "transfer_path",
+    "TRANSFER_DIR",
     "eval_task",
     "task_kind",
     "task_prior_s",
@@ -196,26 +200,44 @@ def _gradient_source(kind: str, target: LoadedModel, source: LoadedModel | None)
     return model
 
 
+def craft_task(spec: dict, results_dir: Path) -> dict:
+    """Task: the adversarial images of one transfer attack, crafted on the source model (a rate
+    model's true input gradient) for the test samples of ``spec`` and written to
+    ``<results>/transfer/<key>.npz`` (``x_adv``) for every target the comparison scores on them
+    (:func:`eval_task` of a ``transfer`` attack reads them). Returns where, and how many images."""
+    x, y = _eval_data(spec)
+    source = _load(results_dir, "rate", spec["source_config"])
+    x_adv = _attack(spec, _gradient_source("transfer", source, source), x, y)
+    key = task_key("craft", {k: v for k, v in spec.items() if k != "attack_seed"})
+    path = transfer_path(results_dir, key)
+    atomic_save_npz(path, x_adv=x_adv.numpy())
+    return {"images": path.relative_to(results_dir).as_posix(), "n": int(len(x_adv))}
+
+
+def transfer_path(results_dir: str | Path, craft_key: str) -> Path:
+    """Where :func:`craft_task` ``craft_key`` keeps its images."""
+    return Path(results_dir) / TRANSFER_DIR / f"{craft_key}.npz"
+
+
 def _craft(spec: dict, target: LoadedModel, x: torch.Tensor, y: torch.Tensor, results_dir: Path) -> torch.Tensor:
-    """Adversarial images of one evaluation. A transfer attack's images are crafted once per
-    ``craft_key`` and kept in ``TRANSFER_DIR`` for every other target scored on the same samples."""
-    if spec["attack"] == "transfer" and spec.get("craft_key"):
-        path = Path(results_dir) / TRANSFER_DIR / f"{spec['craft_key']}.npz"
-        if path.exists():
-            with np.load(path) as f:
-                return torch.from_numpy(f["x_adv"])
-        x_adv = _craft_now(spec, target, x, y, results_dir)
-        atomic_save_npz(path, x_adv=x_adv.numpy())
-        return x_adv
-    return _craft_now(spec, target, x, y, results_dir)
+    """Adversarial images of one evaluation: a transfer attack's are its craft task's, the others
+    are crafted here on the target's own gradients or scores."""
+    if spec["attack"] != "transfer":
+        return _attack(spec, _gradient_source(spec["attack"], target, None), x, y)
+    path = transfer_path(results_dir, spec["craft_key"])
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing although its craft task finished; delete tasks/{spec['craft_key']}.json in the "
+            "results folder and run the comparison again to recompute it"
+        )
+    with np.load(path) as f:
+        return torch.from_numpy(f["x_adv"])
 
 
-def _craft_now(spec: dict, target: LoadedModel, x: torch.Tensor, y: torch.Tensor, results_dir: Path) -> torch.Tensor:
+def _attack(spec: dict, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``spec``'s attack (method, epsilon, budget, seed) on ``model``'s input gradient or scores."""
     from bridges import attacks
 
-    kind = spec["attack"]
-    source = _load(results_dir, "rate", spec["source_config"]) if kind == "transfer" else None
-    model = _gradient_source(kind, target, source)
     attack = attacks.get_attack(spec["method"])
     dev = _device_of(model)  # the twin's device (--device); the CPU by default
     kw = {"seed": spec["attack_seed"], "input_range": (0.0, 1.0)}
@@ -223,7 +245,7 @@ def _craft_now(spec: dict, target: LoadedModel, x: torch.Tensor, y: torch.Tensor
     for name in ("steps", "eot_samples", "queries"):
         if name in budget and _accepts(attack, name):
             kw[name] = budget[name]
-    if kind == "score" and _accepts(attack, "fixed_noise"):
+    if spec["attack"] == "score" and _accepts(attack, "fixed_noise"):
         kw["fixed_noise"] = True  # common random numbers while searching; Brian2 re-scores with fresh draws
     return attack(model, x.to(dev), y.to(dev), float(spec["epsilon"]), **kw).cpu()
 
@@ -305,7 +327,9 @@ def worker_session():
 
 def build_tasks(cfg: CompareConfig) -> list[Task]:
     """The whole graph: compilations (spiking models, one per configuration, shared by its seeds),
-    trainings, then every (model, attack, method, epsilon) evaluation."""
+    trainings, the transfer attacks' images (:func:`craft_task`, one per source model, method,
+    epsilon and set of test samples, shared by every target), then every (model, attack, method,
+    epsilon) evaluation."""
     compiles: dict[str, Task] = {}  # one per configuration, whatever the number of seeds
     tasks: list[Task] = []
     train_keys: dict[tuple[str, int], tuple[str, str, dict]] = {}
@@ -330,11 +354,14 @@ def build_tasks(cfg: CompareConfig) -> list[Task]:
             key = task_key(f"train-{rule}", {"family": fam, "config": conf})
             tasks.append(Task(key, train_task, spec, deps))
             train_keys[(rule, seed)] = (key, fam, conf)
+    crafts: dict[str, Task] = {}  # transfer images: one per source, method, epsilon and sample set
+    evals: list[Task] = []
     for rule in cfg.rules:
         fam, _ = family_of(rule)
         for seed in cfg.seeds:
-            tasks += _eval_tasks(cfg, rule, fam, seed, train_keys)
-    return [*compiles.values(), *tasks]  # compilations first: every executor starts them before anything else
+            evals += _eval_tasks(cfg, rule, fam, seed, train_keys, crafts)
+    # compilations first: every executor starts them before anything else
+    return [*compiles.values(), *tasks, *crafts.values(), *evals]
 
 
 #: the kinds of attack on a model of each family that follow the model's own gradients
@@ -375,7 +402,9 @@ _TARGET_FIELDS = ("family", "rule", "seed", "config")
 TRANSFER_DIR = "transfer"
 
 
-def _eval_tasks(cfg: CompareConfig, rule: str, fam: str, seed: int, train_keys: dict) -> list[Task]:
+def _eval_tasks(
+    cfg: CompareConfig, rule: str, fam: str, seed: int, train_keys: dict, crafts: dict[str, Task]
+) -> list[Task]:
     """The evaluations of one model: one clean evaluation, every (kind, method, source) at every
     epsilon > 0, the sanity row at ``cfg.sanity_epsilon`` (PGD, else the first gradient method) and
     the budget check at the largest epsilon (each own-gradient kind, the first iterative method of
@@ -404,13 +433,17 @@ def _eval_tasks(cfg: CompareConfig, rule: str, fam: str, seed: int, train_keys: 
 
     def task(spec: dict, source: str | None = None, extra: dict | None = None) -> Task:
         spec = {**base, **spec}
-        if spec["attack"] == "transfer":  # crafted once on the source, shared by every target of its size
-            spec["craft_key"] = task_key("craft", {k: v for k, v in spec.items() if k not in _TARGET_FIELDS})
-            spec["attack_seed"] = int(spec["craft_key"][-8:], 16)
+        deps: tuple = (tkey,)
+        if spec["attack"] == "transfer":  # crafted once on the source (craft_task), shared by every target
+            craft = {k: v for k, v in spec.items() if k not in _TARGET_FIELDS}
+            ckey = task_key("craft", craft)
+            craft["attack_seed"] = int(ckey[-8:], 16)
+            crafts.setdefault(ckey, Task(ckey, craft_task, craft, (train_keys[(source, seed)][0],)))
+            spec["craft_key"], spec["attack_seed"] = ckey, craft["attack_seed"]
+            deps += (ckey,)
         else:
             spec["attack_seed"] = int(task_key("seed", spec)[-8:], 16)
         key = task_key(f"eval-{rule}", spec)
-        deps = (tkey,) + ((train_keys[(source, seed)][0],) if source else ())
         return Task(key, eval_task, {**spec, **(extra or {})}, deps)
 
     # the clean evaluation: eps 0 of every (kind, method, source) (rows written by merge), and the
@@ -499,14 +532,16 @@ _QUERIES_PER_STEP = 3.0
 
 def task_kind(task: Task) -> str:
     """The kind of ``task`` for run-time estimates: ``compile <family> <rule>``, ``train <family>
-    <rule>`` or ``eval <family> <rule> <attack> <method>`` (``eval <family> <rule> clean`` at
-    epsilon 0)."""
+    <rule>``, ``craft rate <source> <method>`` or ``eval <family> <rule> <attack> <method>``
+    (``eval <family> <rule> clean`` at epsilon 0)."""
     s = task.spec
     head = f"{s.get('family')} {s.get('rule')}"
     if task.fn is compile_task:
         return f"compile {head}"
     if task.fn is train_task:
         return f"train {head}"
+    if task.fn is craft_task:
+        return f"craft rate {s['source']} {s['method']}"
     if task.fn is eval_task:
         if float(s["epsilon"]) == 0:
             return f"eval {head} clean"
@@ -526,12 +561,15 @@ def task_prior_s(task: Task) -> float:
         return epochs * _PRIOR_S["train rate" if s["family"] == "rate" else "train spiking"]
     if task.fn is eval_task:
         return _eval_prior_s(s)
+    if task.fn is craft_task:  # a rate model's attack on the samples of the spec
+        return _PRIOR_S["eval rate"] * max(1.0, _attack_steps(s) / 10) * _sample_ratio(s, 1, s.get("n_eval"))
     return 1.0
 
 
 def _attack_steps(s: dict) -> float:
-    """Gradient steps (or their equivalent in queries) of an evaluation's attack; 0 when clean."""
-    if s["attack"] == "clean" or float(s["epsilon"]) == 0:
+    """Gradient steps (or their equivalent in queries) of an evaluation's attack; 0 when clean or
+    when it only scores a craft task's images (a transfer attack)."""
+    if s["attack"] == "clean" or float(s["epsilon"]) == 0 or s.get("craft_key"):
         return 0.0
     budget = s.get("budget", {})
     if "queries" in budget:
@@ -580,20 +618,20 @@ class WorkEstimate:
     -------
     >>> cfg = CompareConfig(rules=("bp", "fa"), seeds=(0,), epsilons=(0.0, 0.1), methods=("fgsm",))
     >>> work = WorkEstimate(build_tasks(cfg))
-    >>> round(work.total_s, 2), work.done_s   # 2 trainings of 30 epochs (3.2 s) + 7 evaluations (0.085 s)
-    (7.0, 0.0)
+    >>> round(work.total_s, 2), work.done_s   # 2 trainings of 30 epochs (3.2 s), 7 evaluations + 1 crafting (0.085 s)
+    (7.08, 0.0)
     >>> train = next(t for t in work.tasks if t.fn is train_task)
     >>> work.finish(train, {"seconds": 6.4})   # this machine takes twice the prior
     True
     >>> round(work.done_s, 2), round(work.total_s, 2)   # so everything left is expected to, too
-    (6.4, 13.99)
+    (6.4, 14.16)
     """
 
     def __init__(self, tasks: list[Task], results_dir: str | Path | None = None) -> None:
         self.tasks = list(tasks)
         self._prior = {t.key: task_prior_s(t) for t in self.tasks}
         self._kind = {t.key: task_kind(t) for t in self.tasks}
-        self._family = {self._kind[t.key]: t.spec.get("family") for t in self.tasks}
+        self._family = {k: (k.split() + [None])[1] for k in self._kind.values()}  # "<what> <family> ..."
         self._seconds: dict[str, float] = {}
         self._fit: dict[str, list[float]] = {}  # kind -> [measured seconds, prior seconds]
         #: seconds of the tasks already finished when the estimate was made (a resumed run)

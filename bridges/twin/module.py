@@ -253,6 +253,7 @@ class SpikingNetworkTwin(nn.Module):
         weights, thresholds = self._volt_state()
         per_sample = self.steps * max(self.config.layer_sizes) * torch.finfo(self.dtype).bits // 8
         piece = max(1, self.PIECE_BYTES // per_sample)
+        piece = -(-n // -(-n // piece)) if n else piece  # equal pieces: 64 samples as 32 + 32, not 51 + 13
         parts = []
         for r0 in range(0, n, piece):
             r1 = min(n, r0 + piece)

@@ -120,27 +120,33 @@ def test_whitebox_attack_on_fa_uses_the_true_gradient(finished):
 
 
 def test_transfer_images_are_crafted_once_and_shared_by_the_targets(tmp_path):
-    """FA and DFA are attacked with the same images crafted on BP: one file per method and epsilon,
-    and each target's transfer row is its accuracy on exactly those images."""
-    from bridges.compare.graph import TRANSFER_DIR, _eval_data, _load
+    """FA and DFA are scored on the same images crafted on BP: one craft task (and file) per method
+    and epsilon, which their evaluations depend on; each target's transfer row is its accuracy on
+    exactly those images."""
+    from bridges.compare import craft_task
+    from bridges.compare.graph import _eval_data, _load, transfer_path
 
     cfg = _cfg(rules=("bp", "fa", "dfa"), epsilons=(0.0, 0.1, 0.3), methods=("fgsm", "pgd"), sanity_epsilon=None)
     tasks = build_tasks(cfg)
+    crafts = [t for t in tasks if t.fn is craft_task]
     transfer = [t for t in tasks if t.fn is eval_task and t.spec["attack"] == "transfer"]
-    assert len(transfer) == 2 * 2 * 2 and len({t.spec["craft_key"] for t in transfer}) == 2 * 2
-    assert len({t.key for t in transfer}) == len(transfer)  # still one task (and row) per target
+    assert len(crafts) == 2 * 2 and len(transfer) == 2 * 2 * 2  # (method, eps) crafts; x 2 targets evaluations
+    assert {t.spec["craft_key"] for t in transfer} == {c.key for c in crafts}
+    assert all(t.spec["craft_key"] in t.deps for t in transfer)
     run_tasks(tasks, tmp_path, executor="sequential")
-    files = sorted((tmp_path / TRANSFER_DIR).glob("*.npz"))
-    assert [f.stem for f in files] == sorted({t.spec["craft_key"] for t in transfer})
+    assert sorted(p.stem for p in transfer_path(tmp_path, "x").parent.glob("*.npz")) == sorted(c.key for c in crafts)
     t = next(t for t in transfer if t.spec["rule"] == "dfa" and t.spec["method"] == "pgd" and t.spec["epsilon"] == 0.3)
     x, y = _eval_data(t.spec)
-    with np.load(tmp_path / TRANSFER_DIR / f"{t.spec['craft_key']}.npz") as f:
+    with np.load(transfer_path(tmp_path, t.spec["craft_key"])) as f:
         x_adv = torch.from_numpy(f["x_adv"])
     assert float((x_adv - x).abs().max()) == pytest.approx(0.3, abs=1e-6)
     dfa = _load(tmp_path, "rate", t.spec["config"])
     assert read_json(result_path(tmp_path, t.key))["result"]["accuracy"] == float(
         (np.asarray(dfa.predict(x_adv)) == y.numpy()).mean()
     )
+    # the images are BP's own PGD: BP scores (nearly) nothing on them
+    bp = _load(tmp_path, "rate", t.spec["source_config"])
+    assert float((np.asarray(bp.predict(x_adv)) == y.numpy()).mean()) < 0.1
 
 
 def test_rerun_recomputes_nothing(finished):
