@@ -30,6 +30,7 @@ import logging
 import os
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from tqdm import tqdm
@@ -57,6 +58,7 @@ from bridges.compare.families import (
     FAMILIES,
 )
 from bridges.compare.graph import WorkEstimate
+from bridges.compare.report import read_invocations, record_invocation
 from bridges.io import read_json
 from bridges.provenance import versions
 from bridges.tasks import EXECUTORS, default_executor, result_path, run_tasks
@@ -313,7 +315,11 @@ def main(argv=None, prog=None) -> int:
             bar_format="{desc}: {percentage:3.0f}%|{bar}| of the estimated work{postfix} [{elapsed}<{remaining}]",
         )
 
+    ran_before = work.n_done  # finished in earlier runs of this folder
+    finished_now: set[str] = set()
+
     def on_done(t, r):
+        finished_now.add(t.key)
         if bar is not None and work.finish(t, r):
             bar.total = work.total_s
             bar.set_postfix_str(f"{work.n_done}/{len(tasks)} tasks done", refresh=False)
@@ -321,6 +327,8 @@ def main(argv=None, prog=None) -> int:
 
     resume_hint(f"finished work is kept in {out}; run the same command again to resume")
     t0 = time.perf_counter()
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    outcome = "interrupted"
     previous_device = os.environ.get(DEVICE_ENV)
     os.environ[DEVICE_ENV] = args.device  # inherited by pool workers; never part of a task key
     try:
@@ -335,11 +343,15 @@ def main(argv=None, prog=None) -> int:
             session=worker_session,
             priority=work.expected_s,  # longest expected first: no long task left for the end
         )
+        outcome = "finished"
     except (ValueError, ImportError, RuntimeError, FileNotFoundError) as exc:
+        outcome = "failed"
         return fail(one_line(exc))
     finally:
         if bar is not None:
             bar.close()
+        ran = max(0, len(finished_now) - ran_before)  # on_done also reports the tasks finished earlier
+        record_invocation(out, started=started, wall_s=time.perf_counter() - t0, tasks_run=ran, outcome=outcome)
         if previous_device is None:
             os.environ.pop(DEVICE_ENV, None)
         else:
@@ -353,7 +365,9 @@ def main(argv=None, prog=None) -> int:
     }
     command = " ".join([prog or "bioplausible compare", *(argv if argv is not None else sys.argv[1:])])
     task_s = sum(float(read_json(result_path(out, t.key)).get("seconds") or 0.0) for t in tasks)
-    rep = write_report(out, cfg, rows, trains, command, versions(), wall_s=wall, task_s=task_s)
+    rep = write_report(
+        out, cfg, rows, trains, command, versions(), wall_s=wall, task_s=task_s, invocations=read_invocations(out)
+    )
     print(f"{len(rows)} result rows in {wall:.0f} s ({executor}); report: {out / 'report.md'}")
     for rule, v in rep["verdicts"].items():
         if v["verdict"] != "gradient attacks reliable":

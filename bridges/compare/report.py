@@ -29,19 +29,23 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bridges.compare.config import CompareConfig, family_of
 from bridges.compare.results import ROW_FIELDS, merge, summarise  # noqa: F401  (re-exported)
 from bridges.compare.summary import kind_key, method_key
-from bridges.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from bridges.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 
 __all__ = [
     "INDEX_FIELDS",
+    "INVOCATIONS_PATH",
     "ROW_FIELDS",
     "find_model",
     "merge",
     "model_index",
+    "read_invocations",
+    "record_invocation",
     "summarise",
     "report_figures",
     "write_model_index",
@@ -256,13 +260,15 @@ def write_report(
     summary: dict | None = None,
     verdicts: dict | None = None,
     task_s: float | None = None,
+    invocations: Sequence[Mapping] | None = None,
 ) -> dict:
     """Write results.csv (one line per seed, with its 95% interval), results.json, report.md, the
     figures and models/index.csv (rebuilt from ``train_records``, see :func:`model_index`).
 
     ``summary`` and ``verdicts`` default to :func:`summarise` of ``rows`` and
-    :func:`bridges.compare.verdicts.verdicts`. Returns ``{"summary", "verdicts", "plots",
-    "near_chance"}``.
+    :func:`bridges.compare.verdicts.verdicts`. ``invocations`` (:func:`read_invocations`): every run
+    of the command on this folder, so that a resumed comparison reports its whole wall time. Returns
+    ``{"summary", "verdicts", "plots", "near_chance"}``.
     """
     from bridges.compare.plots import RULE_COLOURS, figure_png
     from bridges.compare.summary import (
@@ -306,6 +312,7 @@ def write_report(
             "command": command,
             "versions": versions,
             "wall_s": wall_s,
+            "invocations": list(invocations or []),
             "chance": chance,
             "rows": rows,
             "training": train_records,
@@ -326,6 +333,12 @@ def write_report(
     lines = [f"# Robustness comparison: {cfg.dataset}", "", f"Command: `{command}`", ""]
     if wall_s is not None:
         timing = f"Wall time of the command that wrote this report: {wall_s:.0f} s"
+        if invocations and len(invocations) > 1:  # a resumed run: what each run of the command took
+            runs = ", ".join(
+                f"{r['wall_s']:.0f} s ({r['outcome']}, {r['tasks_run']} tasks)" for r in invocations if "wall_s" in r
+            )
+            total = sum(float(r.get("wall_s") or 0.0) for r in invocations)
+            timing += f"; all {len(invocations)} runs of it on this folder: {total:.0f} s ({runs})"
         if task_s is not None:  # the same whether the run was done in one go or resumed
             timing += f"; every task's own time summed (worker-seconds, all runs of this folder): {task_s:.0f} s"
         lines += [timing + ".", ""]
@@ -555,3 +568,30 @@ def write_report(
     ]
     atomic_write_text(out_dir / "report.md", "\n".join(lines))
     return {"summary": summary, "verdicts": verdicts, "plots": [n for n, _ in figures], "near_chance": near}
+
+
+#: file (in a comparison's folder) listing every run of the command on it: start (UTC), wall time,
+#: tasks it ran, and how it ended (``finished``, ``interrupted`` or ``failed``)
+INVOCATIONS_PATH = Path("invocations.json")
+
+
+def record_invocation(out_dir: str | Path, **fields) -> None:
+    """Append one run's record to ``out_dir/invocations.json`` (atomically; an unreadable file is
+    started afresh)."""
+    path = Path(out_dir) / INVOCATIONS_PATH
+    try:
+        runs = read_invocations(out_dir)
+    except ValueError:
+        runs = []
+    atomic_write_json(path, [*runs, dict(fields)])
+
+
+def read_invocations(out_dir: str | Path) -> list[dict]:
+    """The records of :func:`record_invocation`, oldest first ([] when there are none)."""
+    path = Path(out_dir) / INVOCATIONS_PATH
+    if not path.exists():
+        return []
+    runs = read_json(path)
+    if not isinstance(runs, list):
+        raise ValueError(f"{path} does not hold a list of runs; delete it")
+    return [r for r in runs if isinstance(r, dict)]

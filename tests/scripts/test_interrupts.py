@@ -207,9 +207,17 @@ def test_compare_with_a_process_pool(tmp_path):
     assert {name: expected[name] for name in kept} == kept  # every kept file is whole and right
     assert not (out / "results.csv").exists()
 
+    runs = json.loads((out / "invocations.json").read_text())  # the interrupted run is on record
+    assert [(r["outcome"], r["tasks_run"] == len(kept)) for r in runs] == [("interrupted", True)]
+
     rerun = _start([*argv, "--out", str(out)], tmp_path / "rerun.log")
     _finish(rerun, tmp_path / "rerun.log")
     assert (out / "results.csv").read_text() == (ref / "results.csv").read_text()
+    runs = json.loads((out / "invocations.json").read_text())
+    assert [r["outcome"] for r in runs] == ["interrupted", "finished"]
+    assert runs[1]["tasks_run"] == len(expected) - len(kept)
+    total = sum(r["wall_s"] for r in runs)  # the report gives both runs, not only the one that wrote it
+    assert f"all 2 runs of it on this folder: {total:.0f} s" in (out / "report.md").read_text()
     # header + rows: per seed, bp: white-box at eps 0 and 0.1, the sanity row (eps 1.0) and the worst case at
     # 0 and 0.1 (5); fa: the same plus the transfer from bp at 0 and 0.1 (7); FGSM has no budget check
     assert len((out / "results.csv").read_text().splitlines()) == 1 + 2 * (5 + 7)
