@@ -57,7 +57,7 @@ from bridges.compare.families import (
     DEVICE_ENV,  # noqa: E402  (the variable the workers read)
     FAMILIES,
 )
-from bridges.compare.graph import WorkEstimate
+from bridges.compare.progress import WorkEstimate
 from bridges.compare.report import read_invocations, record_invocation
 from bridges.io import read_json
 from bridges.provenance import versions

@@ -2,7 +2,8 @@
 
 * :mod:`~bridges.compare.config` - what to compare (:class:`CompareConfig`);
 * :mod:`~bridges.compare.families` - how each model family trains, loads and is attacked;
-* :mod:`~bridges.compare.graph` - the task graph (compilations, trainings, attacks);
+* :mod:`~bridges.compare.graph` - the task graph (compilations, trainings, transfer craftings, attacks);
+* :mod:`~bridges.compare.progress` - expected seconds per task (progress, ETA, scheduling);
 * :mod:`~bridges.compare.results` - rows with 95% intervals, per-sample worst cases, summaries over seeds;
 * :mod:`~bridges.compare.verdicts` - per model: gradient attacks reliable, masked or inconclusive;
 * :mod:`~bridges.compare.report` - ``report.md``, ``results.csv``/``results.json`` and the figures.

@@ -502,7 +502,8 @@ def test_convert_takes_a_comparison_model_by_rule_and_seed(finished, tmp_path, c
 
 
 def test_work_estimate_weighs_tasks_by_expected_cost_and_learns_per_kind():
-    from bridges.compare.graph import WorkEstimate, compile_task, task_kind
+    from bridges.compare.graph import compile_task
+    from bridges.compare.progress import WorkEstimate, task_kind
 
     cfg = _cfg(rules=("bp", "stdp-association"), seeds=(0, 1), epsilons=(0.0, 0.1), methods=("fgsm", "pgd"))
     work = WorkEstimate(build_tasks(cfg))
@@ -535,7 +536,7 @@ def test_work_estimate_weighs_tasks_by_expected_cost_and_learns_per_kind():
 def test_work_estimate_scales_with_samples_and_keeps_families_apart():
     """Full MNIST: priors scale with the training and test samples, and slow rate trainings (a
     784-256-256 MLP is ~30x digits' per sample) do not inflate the expected spiking evaluations."""
-    from bridges.compare.graph import WorkEstimate
+    from bridges.compare.progress import WorkEstimate
 
     cfg = _cfg(dataset="mnist", rules=("bp", "stdp-association"), epsilons=(0.0, 0.1), methods=("fgsm",), n_eval=None)
     work = WorkEstimate(build_tasks(cfg))
@@ -552,7 +553,7 @@ def test_work_estimate_scales_with_samples_and_keeps_families_apart():
 
 
 def test_work_estimate_counts_tasks_finished_earlier_as_initial(finished):
-    from bridges.compare.graph import WorkEstimate
+    from bridges.compare.progress import WorkEstimate
 
     cfg, tasks, out = finished
     work = WorkEstimate(tasks, out)
