@@ -59,13 +59,10 @@ from collections.abc import Callable
 import torch
 
 from .base import (
-    _check_epsilon,
+    _check_inputs,
     _check_logits,
     _check_positive_int,
-    _check_range,
     _check_seed,
-    _check_x,
-    _check_y,
     _eval_mode,
     _seeded_rng,
 )
@@ -286,8 +283,7 @@ def _apgd(
     run_loss: _RunLoss,
     n_target_classes: int | None,
 ) -> torch.Tensor:
-    lo, hi = _check_range(input_range)
-    eps = _check_epsilon(epsilon, lo, hi)
+    lo, hi, eps, y = _check_inputs(x, y, epsilon, input_range)
     steps = _check_positive_int(steps, "steps")
     restarts = _check_positive_int(restarts, "restarts")
     rho = _check_rho(rho)
@@ -295,8 +291,6 @@ def _apgd(
     if n_target_classes is not None:
         n_target_classes = _check_positive_int(n_target_classes, "n_target_classes")
     seed = _check_seed(seed)
-    _check_x(x, lo, hi)
-    y = _check_y(y, x)
     x0 = x.detach()
     if eps == 0.0:
         return x0.clone()

@@ -158,6 +158,17 @@ def _seeded_rng(seed: int | None, device: torch.device) -> Iterator[None]:
         yield
 
 
+def _check_inputs(
+    x: torch.Tensor, y: torch.Tensor, epsilon: float, input_range: Sequence[float]
+) -> tuple[float, float, float, torch.Tensor]:
+    """The checks every attack starts with: the input range, epsilon, ``x`` inside the range and the
+    labels; returns ``(lo, hi, eps, y)``."""
+    lo, hi = _check_range(input_range)
+    eps = _check_epsilon(epsilon, lo, hi)
+    _check_x(x, lo, hi)
+    return lo, hi, eps, _check_y(y, x)
+
+
 def _check_seed(seed: int | None) -> int | None:
     if seed is None:
         return None

@@ -23,12 +23,9 @@ import numbers
 import torch
 
 from .base import (
-    _check_epsilon,
+    _check_inputs,
     _check_positive_int,
-    _check_range,
     _check_seed,
-    _check_x,
-    _check_y,
     _eval_mode,
     _seeded_rng,
 )
@@ -103,13 +100,10 @@ def fgsm(
     >>> float((fgsm(model, x, y, 0.1) - x).abs().max()) <= 0.1 + 1e-6
     True
     """
-    lo, hi = _check_range(input_range)
-    eps = _check_epsilon(epsilon, lo, hi)
+    lo, hi, eps, y = _check_inputs(x, y, epsilon, input_range)
     loss_fn = get_loss(loss)
     eot_samples = _check_positive_int(eot_samples, "eot_samples")
     seed = _check_seed(seed)
-    _check_x(x, lo, hi)
-    y = _check_y(y, x)
     x0 = x.detach()
     if eps == 0.0:
         return x0.clone()
@@ -177,8 +171,7 @@ def pgd(
     >>> torch.equal(a, b)
     True
     """
-    lo, hi = _check_range(input_range)
-    eps = _check_epsilon(epsilon, lo, hi)
+    lo, hi, eps, y = _check_inputs(x, y, epsilon, input_range)
     steps = _check_positive_int(steps, "steps")
     if step_size is None:
         alpha = 2.5 * eps / steps
@@ -202,8 +195,6 @@ def pgd(
         )
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-    _check_x(x, lo, hi)
-    y = _check_y(y, x)
     x0 = x.detach()
     if eps == 0.0:
         return x0.clone()

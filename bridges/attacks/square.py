@@ -51,13 +51,10 @@ import numbers
 import torch
 
 from .base import (
-    _check_epsilon,
+    _check_inputs,
     _check_logits,
     _check_positive_int,
-    _check_range,
     _check_seed,
-    _check_x,
-    _check_y,
     _eval_mode,
     _seeded_rng,
 )
@@ -166,15 +163,12 @@ def square(
     >>> torch.equal(square(model, x, torch.tensor([0, 1, 0]), 0.0), x)
     True
     """
-    lo, hi = _check_range(input_range)
-    eps = _check_epsilon(epsilon, lo, hi)
+    lo, hi, eps, y = _check_inputs(x, y, epsilon, input_range)
     queries = _check_positive_int(queries, "queries")
     p_init = _check_p_init(p_init)
     seed = _check_seed(seed)
     if not isinstance(fixed_noise, bool):
         raise ValueError(f"fixed_noise must be True or False, got {fixed_noise!r}")
-    _check_x(x, lo, hi)
-    y = _check_y(y, x)
     c, h, w = _image_view(tuple(x.shape[1:]))
     x0 = x.detach()
     if eps == 0.0:
