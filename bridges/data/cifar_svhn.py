@@ -549,31 +549,19 @@ def _load(
     mean, std = channel_stats(raw.x_train)
     out = {}
     for part in ("train", "test"):
-        x = getattr(raw, f"x_{part}").astype(np.float32)
-        x /= np.float32(255.0)  # correctly rounded, so 255 maps to exactly 1.0
-        out[f"x_{part}"], out[f"y_{part}"] = x, getattr(raw, f"y_{part}")
-    return Dataset(
-        name=spec.name,
-        **out,
-        n_classes=len(spec.class_names),
-        class_names=spec.class_names,
-        input_shape=spec.input_shape,
-        metadata={
-            "source": str(directory),
-            "files": layout.files,
-            "split": "official",
-            "split_seed": None,
-            "test_fraction": None,
-            "scaling": "uint8 / 255",
-            "layout": "NCHW, RGB",
-            "mean": mean,
-            "std": std,
-            "normalisation": "per channel (x - mean) / std with the official training split's mean/std "
-            "(population std over all pixels); not applied to x: use bridges.data.normalise",
-            "augmentation": dict(layout.augmentation),
-            "verified_md5": bool(verify),
-            "citation": spec.citation,
-        },
+        out[f"x_{part}"], out[f"y_{part}"] = locate.unit_scale(getattr(raw, f"x_{part}")), getattr(raw, f"y_{part}")
+    return locate.official_split(
+        spec,
+        out,
+        directory,
+        layout.files,
+        verify,
+        layout="NCHW, RGB",
+        mean=mean,
+        std=std,
+        normalisation="per channel (x - mean) / std with the official training split's mean/std "
+        "(population std over all pixels); not applied to x: use bridges.data.normalise",
+        augmentation=dict(layout.augmentation),
     )
 
 

@@ -256,22 +256,38 @@ def _load_idx_set(
             )
         if y.size and (y.min() < 0 or y.max() >= len(spec.class_names)):
             raise ValueError(f"{yp}: labels span [{y.min()}, {y.max()}], outside 0..{len(spec.class_names) - 1}")
-        xf = x.reshape(x.shape[0], *spec.input_shape).astype(np.float32)
-        xf /= np.float32(255.0)  # correctly rounded, so 255 maps to exactly 1.0
-        out[f"x_{part}"], out[f"y_{part}"] = xf, y.astype(np.int64)
+        out[f"x_{part}"] = unit_scale(x.reshape(x.shape[0], *spec.input_shape))
+        out[f"y_{part}"] = y.astype(np.int64)
+    return official_split(spec, out, directory, tuple(p.name for p in paths.values()), verify)
+
+
+def unit_scale(x: np.ndarray) -> np.ndarray:
+    """uint8 pixels as float32 in [0, 1] (``x / 255``, correctly rounded: 255 maps to exactly 1.0)."""
+    xf = np.asarray(x).astype(np.float32)
+    xf /= np.float32(255.0)
+    return xf
+
+
+def official_split(
+    spec: DatasetSpec, arrays: dict, directory: Path, files: Sequence[str], verify: bool, **metadata: Any
+) -> Dataset:
+    """A data set read from its official train/test files (``arrays``: ``x_train``, ``y_train``,
+    ``x_test``, ``y_test``, pixels scaled by :func:`unit_scale`); ``metadata`` adds to the common
+    record (source, files, split, scaling, md5 check, citation)."""
     return Dataset(
         name=spec.name,
-        **out,
+        **arrays,
         n_classes=len(spec.class_names),
         class_names=spec.class_names,
         input_shape=spec.input_shape,
         metadata={
             "source": str(directory),
-            "files": tuple(p.name for p in paths.values()),
+            "files": tuple(files),
             "split": "official",
             "split_seed": None,
             "test_fraction": None,
             "scaling": "uint8 / 255",
+            **metadata,
             "verified_md5": bool(verify),
             "citation": spec.citation,
         },
