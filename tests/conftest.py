@@ -25,15 +25,25 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@pytest.fixture
-def one_thread():
-    """Small matrices: one torch thread is fastest, and avoids spinning threads on a shared CPU."""
+def _single_torch_thread():
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def one_thread():
+    """Small matrices: one torch thread is fastest, and avoids spinning threads on a shared CPU."""
+    yield from _single_torch_thread()
+
+
+@pytest.fixture(scope="module")
+def one_thread_module():
+    """:func:`one_thread` for a whole module (``pytestmark = pytest.mark.usefixtures("one_thread_module")``)."""
+    yield from _single_torch_thread()
 
 
 @pytest.fixture

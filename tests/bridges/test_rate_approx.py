@@ -36,12 +36,7 @@ N_IN = N_CLASSES * PER_CLASS
 N_HID = N_CLASSES * HIDDEN_PER_CLASS
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread_module")  # tiny tensors: intra-op threads only contend
 
 
 def _stdp_cfg(hidden=(5,), skip=False, **kw) -> NetworkConfig:

@@ -56,13 +56,7 @@ PARAMS = {
 W_SCALE = {"stdp-association": 1.5, "spiking-local": 4.0}  # init weights scaled up so that every layer fires
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """The twin's tensors are tiny: on the shared 2-core machine, intra-op threads only contend."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread_module")  # tiny tensors: intra-op threads only contend
 
 
 def _cfg(rule: str, hidden=(5, 5), **kw) -> NetworkConfig:

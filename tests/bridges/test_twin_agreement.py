@@ -46,6 +46,8 @@ PARAMS = {
 }
 ALPHA = 0.01
 
+pytestmark = pytest.mark.usefixtures("one_thread_module")  # tiny tensors: intra-op threads only contend
+
 
 def _block(rng, n_pre: int, n_post: int, per_pre: int, per_post: int, w_mV: float) -> np.ndarray:
     """Class-block weights: ``w_mV`` (+-20%) from a class's neurons to the same class's, -0.3 ``w_mV`` across."""
@@ -84,18 +86,13 @@ def _data() -> tuple[torch.Tensor, torch.Tensor]:
 def _scored(rule: str) -> dict:
     """Adversarial images (surrogate FGSM through the twin, 8 EOT draws) scored by Brian2's numpy
     target in one chunk of 30 copies side by side, with the stimulus it drew its spikes from."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: intra-op threads only contend
-    try:
-        cfg, state = _network(rule)
-        twin = build_twin(cfg, state)
-        x, y = _data()
-        x_adv = fgsm(twin, x, y, EPS, eot_samples=8, seed=0).to(torch.float64)
-        with SpikingClassifier(cfg, seed=SEED, target="numpy", chunk_size=N, eval_copies=COPIES, state=state) as clf:
-            brian_pred = clf.predict(x_adv.numpy())
-            stim = clf.encode(x_adv.numpy())
-    finally:
-        torch.set_num_threads(before)
+    cfg, state = _network(rule)
+    twin = build_twin(cfg, state)
+    x, y = _data()
+    x_adv = fgsm(twin, x, y, EPS, eot_samples=8, seed=0).to(torch.float64)
+    with SpikingClassifier(cfg, seed=SEED, target="numpy", chunk_size=N, eval_copies=COPIES, state=state) as clf:
+        brian_pred = clf.predict(x_adv.numpy())
+        stim = clf.encode(x_adv.numpy())
     return dict(cfg=cfg, state=state, twin=twin, x=x, y=y, x_adv=x_adv, brian_pred=brian_pred, stim=stim)
 
 
