@@ -169,9 +169,10 @@ def eval_task(spec: dict, results_dir: Path) -> dict:
     out.update(accuracy=float(correct.mean()), n=int(len(y)), simulator=target.simulator, correct=_bits(correct))
     if target.stochastic and target.grad_model is not None:  # spiking: the twin's score of the same inputs
         twin_pred = _twin_predict(target.grad_model, x_adv, seed=int(spec.get("attack_seed", 0)) + 1)
-        out["twin_accuracy"] = float((twin_pred == y.numpy()).mean())
+        twin_correct = twin_pred == y.numpy()
+        out["twin_accuracy"] = float(twin_correct.mean())
         out["agreement"] = float((twin_pred == pred).mean())
-        out["twin_correct"] = _bits(twin_pred == y.numpy())
+        out["twin_correct"] = _bits(twin_correct)
     return out
 
 
