@@ -3,6 +3,8 @@
 * ``ratebased`` and ``spiking`` never import each other; ``bridges`` may import both;
 * no library module imports ``scripts``, and none but the front doors themselves imports
   ``bridges.commands`` (the ``bioplausible`` command: argparse, files, output);
+* only the front door (``bridges.commands`` and its helpers ``bridges.cli``) writes to the terminal
+  with ``print``, and only it imports ``bridges.cli``;
 * no import cycle between library modules (imports inside functions count; imports under
   ``typing.TYPE_CHECKING`` do not, they are never executed);
 * the registry mechanism is one file, present byte for byte in both leaf packages.
@@ -110,6 +112,39 @@ def test_only_front_doors_import_the_commands(graph):
         if t.startswith("bridges.commands")
     )
     assert not bad, "library modules importing the front doors:\n" + "\n".join(bad)
+
+
+#: the front door: the ``bioplausible`` command and the helpers only it uses (error and interrupt lines)
+FRONT_DOOR = ("bridges.commands", "bridges.cli")
+
+
+def _is_front_door(module: str) -> bool:
+    return any(module == f or module.startswith(f + ".") for f in FRONT_DOOR)
+
+
+def test_only_front_doors_use_the_front_door_helpers(graph):
+    bad = sorted(
+        f"{m} imports {t}"
+        for m, targets in graph.items()
+        if not _is_front_door(m)
+        for t in targets
+        if t == "bridges.cli"
+    )
+    assert not bad, "library modules importing bridges.cli (the front doors' error and interrupt lines):\n" + "\n".join(
+        bad
+    )
+
+
+def test_library_modules_are_quiet():
+    """Only the front door writes to the terminal; the libraries log (``logging``) or warn."""
+    bad = []
+    for module, path in _modules().items():
+        if _is_front_door(module):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
+                bad.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not bad, "print() outside the front door (use logging or warnings.warn):\n" + "\n".join(bad)
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
