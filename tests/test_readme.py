@@ -2,9 +2,8 @@
 
 Every fenced ```python block of README.md is executed, each in a fresh namespace, in a temporary working
 directory, with one torch thread (the suite's ``one_thread`` fixture), compiled with the README's own line
-numbers (a failure points at ``README.md:<line>``). A block may be skipped only if it needs a download: its
-first line is ``# readme-test: skip (needs a download ...)``; the README has none today, and
-:func:`test_no_readme_block_is_skipped` keeps it so.
+numbers (a failure points at ``README.md:<line>``). None is skipped: an example that needs a download does
+not belong in the README's python blocks.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from pathlib import Path
 import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-SKIP_MARK = "# readme-test: skip"
 #: CPU seconds one block may take (measured: 0.5-3 s each with one torch thread, imports done). Generous
 #: for a loaded machine; it catches a full-size run pasted into the README.
 CPU_BUDGET_S = 30.0
@@ -58,11 +56,6 @@ def python_blocks(text: str) -> list[tuple[int, str]]:
 BLOCKS = python_blocks(README.read_text(encoding="utf-8"))
 
 
-def _skip_reason(code: str) -> str | None:
-    first = code.lstrip().splitlines()[0] if code.strip() else ""
-    return first[len(SKIP_MARK) :].strip(" :()") if first.startswith(SKIP_MARK) else None
-
-
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -96,14 +89,8 @@ def test_the_readme_shows_the_documented_examples():
     assert "to_snntorch" in code and "from_snntorch" in code
 
 
-def test_no_readme_block_is_skipped():
-    skipped = {line: _skip_reason(code) for line, code in BLOCKS if _skip_reason(code) is not None}
-    assert not skipped, f"README blocks marked to skip: {skipped}"
-
-
 @pytest.mark.parametrize(("line", "code"), BLOCKS, ids=[f"README.md:{line}" for line, _ in BLOCKS])
 def test_readme_python_block_runs(line, code, tmp_path, monkeypatch, one_thread):
-    assert _skip_reason(code) is None, f"README.md:{line}: every python block of the README runs"
     monkeypatch.chdir(tmp_path)
     # blank lines in front: tracebacks and warnings point at the README's own line numbers
     compiled = compile("\n" * (line - 1) + code, str(README), "exec")
